@@ -1,0 +1,62 @@
+# mummi_tf — every target installs first when needed (a fresh machine needs only `make X`).
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+TASK     ?= walker_stand
+GIN      ?= mummi
+SEED     ?= 0
+STEPS    ?=
+BINDINGS ?=
+empty   :=
+space   := $(empty) $(empty)
+LOGDIR   ?= logdir/$(TASK)/$(subst $(space),-,$(strip $(GIN)))/seed$(SEED)
+OUT      ?=
+ARGS     ?=
+
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+TRAIN_ARGS = --task $(TASK) --logdir $(LOGDIR) --seed $(SEED) \
+	$(foreach g,$(GIN),--gin_file $(g)) \
+	$(if $(STEPS),--steps $(STEPS)) \
+	$(foreach b,$(BINDINGS),--gin_binding '$(b)')
+
+.PHONY: install train eval export test bench plot toy clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml tools/install_system_deps.sh tools/install_robosuite.sh
+	bash tools/install_system_deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	bash tools/install_robosuite.sh $(BIN)/python
+	touch $@
+
+train: install  ## make train TASK=walker_stand GIN="mummi quick" STEPS=... BINDINGS="a=1 b=2"
+	$(BIN)/python -m mummi_tf.train $(TRAIN_ARGS) $(ARGS)
+
+eval: install  ## evaluate the latest checkpoint of LOGDIR at every missing rate
+	$(BIN)/python -m mummi_tf.train $(TRAIN_ARGS) --eval_only $(ARGS)
+
+export: install  ## make export LOGDIR=... [OUT=...]
+	$(BIN)/python tools/export_savedmodel.py --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest tests -q $(ARGS)
+
+bench: install  ## writes bench/results.json and bench/results.md
+	$(BIN)/python -m bench $(ARGS)
+
+plot: install  ## make plot LOGDIRS="logdir/a logdir/b" [UPSTREAM="..."] OUT=curves.png
+	$(BIN)/python tools/plot.py --logdirs $(or $(LOGDIRS),$(LOGDIR)) \
+	  $(if $(UPSTREAM),--upstream $(UPSTREAM)) --out $(or $(OUT),curves.png) $(ARGS)
+
+toy: install  ## the toy 2-D world of Fig. 1/19/20 (≤ 20 min on a 2-core CPU)
+	$(BIN)/python tools/toy_latents.py --out $(or $(OUT),toy_results) $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""MuMMI in TensorFlow 2."""
