@@ -1,0 +1,89 @@
+"""Metrics in upstream Dreamer's formats: ``metrics.jsonl`` lines and TensorBoard scalars.
+
+Scalars are averaged between writes; each write appends one JSON line ``{"step": ..., name:
+value, ...}`` and the same scalars to TensorBoard, so upstream Dreamer's plotting scripts and
+ours read both. Videos go to ``logdir/videos/*.mp4`` and to TensorBoard as animated GIFs.
+"""
+
+import collections
+import json
+import pathlib
+import time
+
+import imageio.v3 as iio
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.image import metadata as image_metadata
+
+
+class Logger:
+
+  def __init__(self, logdir):
+    self.logdir = pathlib.Path(logdir)
+    self.logdir.mkdir(parents=True, exist_ok=True)
+    self._writer = tf.summary.create_file_writer(str(self.logdir), max_queue=100)
+    self._sums = collections.defaultdict(float)
+    self._counts = collections.defaultdict(int)
+    self._last = {}
+
+  def scalar(self, name, value):
+    value = float(value)
+    if np.isfinite(value):
+      self._sums[name] += value
+      self._counts[name] += 1
+
+  def add(self, metrics, prefix=None):
+    for name, value in metrics.items():
+      self.scalar(f'{prefix}/{name}' if prefix else name, np.mean(value))
+
+  def latest(self, name, default=None):
+    """The last written value of ``name`` (for the progress bar)."""
+    return self._last.get(name, default)
+
+  def write(self, step):
+    if not self._sums:
+      return {}
+    means = {k: self._sums[k] / self._counts[k] for k in sorted(self._sums)}
+    self._sums.clear()
+    self._counts.clear()
+    self._last.update(means)
+    with (self.logdir / 'metrics.jsonl').open('a') as f:
+      f.write(json.dumps({'step': int(step), **means}) + '\n')
+    with self._writer.as_default():
+      for name, value in means.items():
+        tf.summary.scalar(name, value, step=step)
+    self._writer.flush()
+    return means
+
+  def video(self, name, frames, step, fps=20):
+    """Saves ``frames`` (T, H, W, 3) uint8 as MP4 and shows them in TensorBoard as a GIF."""
+    frames = np.asarray(frames)
+    folder = self.logdir / 'videos'
+    folder.mkdir(exist_ok=True)
+    path = folder / f'{name.replace("/", "_")}-{int(step):09d}.mp4'
+    iio.imwrite(path, frames, fps=fps, macro_block_size=1)
+    gif = iio.imwrite('<bytes>', frames, extension='.gif', duration=1000 / fps, loop=0)
+    height, width = frames.shape[1:3]
+    meta = image_metadata.create_summary_metadata(
+        display_name=name, description='', converted_to_tensor=True)
+    with self._writer.as_default():
+      tf.summary.write(name, tf.constant([str(width), str(height), gif]), step=step,
+                       metadata=meta)
+    self._writer.flush()
+    return path
+
+
+class Rate:
+  """Events per second since the last call (e.g. env steps per second for ``fps``)."""
+
+  def __init__(self):
+    self._time = None
+    self._count = None
+
+  def __call__(self, count):
+    now = time.time()
+    rate = 0.0
+    if self._time is not None and now > self._time:
+      rate = (count - self._count) / (now - self._time)
+    self._time, self._count = now, count
+    return rate

@@ -1,0 +1,127 @@
+"""The main job: ``python -m mummi_tf.train --task T --logdir L --gin_file F --gin_binding B``.
+
+The paper's appendix A schedule (the prior code's, which matches upstream Dreamer): prefill
+with random actions, then alternately ``train_steps`` updates (world model, then actor and
+value in imagination) and ``train_every`` env steps of collection with exploration noise;
+evaluation at every missing rate every ``eval_every`` env steps. Rerunning the same command
+resumes: the env step count comes from the episode files, the networks, optimisers and
+counters from the latest checkpoint.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import gin
+import numpy as np
+
+from mummi_tf import envs as envs_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+GIN_DIR = REPO / 'gin'
+
+
+class UsageError(Exception):
+  """Bad command-line input: printed as one line, exit code 2, nothing written."""
+
+
+def gin_files_available():
+  return sorted(p.stem for p in GIN_DIR.glob('*.gin'))
+
+
+def resolve_gin_file(name):
+  """``mummi`` → ``gin/mummi.gin``; an existing path is taken as it is."""
+  path = pathlib.Path(name)
+  if path.suffix == '.gin' and path.exists():
+    return path
+  candidate = GIN_DIR / f'{name}.gin'
+  if candidate.exists():
+    return candidate
+  raise UsageError(f'unknown gin file {name!r}; valid: {", ".join(gin_files_available())} '
+                   '(or a path to a .gin file)')
+
+
+def family_gin_file(task):
+  """The task family's gin file, applied before the user's (docs/ARCHITECTURE.md)."""
+  path = GIN_DIR / f'{envs_lib.FAMILY_GIN[envs_lib.suite_of(task)]}.gin'
+  return path if path.exists() else None
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(prog='python -m mummi_tf.train', description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--task', default='walker_stand', help='one of mummi_tf.envs.TASKS')
+  parser.add_argument('--logdir', required=True, type=pathlib.Path)
+  parser.add_argument('--gin_file', action='append', default=[],
+                      help='gin file name in gin/ or path; repeatable, applied in order')
+  parser.add_argument('--gin_binding', action='append', default=[],
+                      help="extra binding, e.g. 'Trainer.steps = 1e5'; repeatable")
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--steps', type=float, default=None, help='total env steps')
+  parser.add_argument('--eval_only', action='store_true',
+                      help='evaluate the latest checkpoint at every missing rate; no training')
+  return parser.parse_args(argv)
+
+
+def configure(args):
+  """Validates the task and the gin configuration; raises UsageError on bad input."""
+  if args.task not in envs_lib.TASKS:
+    raise UsageError(f'unknown task {args.task!r}; valid: {", ".join(envs_lib.TASKS)}')
+  files = [resolve_gin_file(name) for name in args.gin_file]
+  family = family_gin_file(args.task)
+  files = ([family] if family else []) + files
+  bindings = list(args.gin_binding)
+  if args.steps is not None:
+    bindings.append(f'Trainer.steps = {int(args.steps)}')
+  from mummi_tf import trainer  # Registers the configurables (imports TensorFlow).
+  gin.clear_config()
+  try:
+    gin.parse_config_files_and_bindings([str(f) for f in files], bindings)
+  except (ValueError, KeyError, SyntaxError, TypeError) as e:
+    message = ' '.join(str(e).split())
+    raise UsageError(f'bad gin configuration: {message}') from None
+  trainer.check_method()
+  return files, bindings
+
+
+def check_logdir(args):
+  """Refuses to resume a logdir made with another task or method."""
+  from mummi_tf import trainer
+  run = args.logdir / 'run.json'
+  if not run.exists():
+    if args.eval_only:
+      raise UsageError(f'{args.logdir} holds no run to evaluate (no run.json)')
+    return
+  saved = json.loads(run.read_text())
+  for key, value in (('task', args.task), ('method', trainer.method())):
+    if saved.get(key) != value:
+      raise UsageError(f'{args.logdir} was made with {key} {saved.get(key)!r}, not {value!r}; '
+                       'use another --logdir')
+
+
+def main(argv=None):
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  try:
+    configure(args)
+    check_logdir(args)
+  except UsageError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  from mummi_tf import trainer
+  runner = trainer.Trainer(logdir=args.logdir, task=args.task, seed=args.seed)
+  if not args.eval_only:
+    return runner.run()
+  try:
+    results = runner.evaluate_only()
+  except UsageError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  for name, returns in results.items():
+    print(f'test/return_{name}: {np.mean(returns):.1f} ± {np.std(returns):.1f} '
+          f'({len(returns)} episodes)')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

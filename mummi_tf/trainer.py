@@ -1,0 +1,197 @@
+"""The training loop of the paper's appendix A around the agent (see ``mummi_tf.train``)."""
+
+import json
+import pathlib
+import random
+
+import gin
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from mummi_tf import agent as agent_lib
+from mummi_tf import driver as driver_lib
+from mummi_tf import envs as envs_lib
+from mummi_tf import evaluation
+from mummi_tf import logger as logger_lib
+from mummi_tf import replay as replay_lib
+from mummi_tf import world_model
+
+
+def method():
+  """The world-model method selected by the gin configuration."""
+  try:
+    return gin.query_parameter('WorldModel.method')
+  except ValueError:
+    return world_model.DEFAULT_METHOD
+
+
+def check_method():
+  from mummi_tf.train import UsageError
+  if method() not in world_model.METHODS:
+    raise UsageError(f'unknown method {method()!r}; valid: {", ".join(world_model.METHODS)}')
+
+
+def spec_dict(spec):
+  return {k: [list(v.shape), np.dtype(v.dtype).name] for k, v in spec.items()}
+
+
+@gin.configurable(denylist=['logdir', 'task', 'seed'])
+class Trainer:
+  """Owns the environments, replay, agent, logger and checkpoints of one run.
+
+  Units: every ``*steps``/``*every`` count is in env steps (agent steps x action repeat),
+  except ``train_steps`` (gradient updates per training round).
+  """
+
+  def __init__(self, logdir, task, seed, steps=2_000_000, prefill=5000, train_every=1000,
+               train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
+               eval_episodes=1, num_envs=1, log_every=1000, deterministic=True):
+    self.logdir = pathlib.Path(logdir)
+    self.task, self.seed = task, int(seed)
+    self.steps, self.prefill = int(steps), int(prefill)
+    self.train_every, self.train_steps = int(train_every), int(train_steps)
+    self.batch_size, self.batch_length = int(batch_size), int(batch_length)
+    self.eval_every, self.eval_episodes = int(eval_every), int(eval_episodes)
+    self.num_envs, self.log_every = int(num_envs), int(log_every)
+    self.action_repeat = envs_lib.action_repeat()
+    self._evaluator = None
+    self._seed_everything(deterministic)
+
+  # ----------------------------------------------------------------------- set-up
+  def _seed_everything(self, deterministic):
+    random.seed(self.seed)
+    np.random.seed(self.seed)
+    tf.random.set_seed(self.seed)
+    if deterministic:
+      tf.config.experimental.enable_op_determinism()
+
+  def _setup(self):
+    self.logdir.mkdir(parents=True, exist_ok=True)
+    self.replay = replay_lib.Replay(self.logdir / 'episodes', seed=self.seed)
+    self.step = replay_lib.count_steps(self.logdir / 'episodes') * self.action_repeat
+    episodes_done = len(replay_lib.episode_files(self.logdir / 'episodes'))
+    self.envs = [envs_lib.make(self.task, seed=self.seed + 100 * episodes_done + i)
+                 for i in range(self.num_envs)]
+    obs_spec, action_spec = self.envs[0].observation_spec(), self.envs[0].action_spec()
+    self.agent = agent_lib.Agent(obs_spec, action_spec)
+    self.logger = logger_lib.Logger(self.logdir)
+    self.updates = tf.Variable(0, dtype=tf.int64, name='updates')
+    self.checkpoint = tf.train.Checkpoint(agent=self.agent, updates=self.updates)
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, self.logdir / 'checkpoints', max_to_keep=3)
+    if self.manager.latest_checkpoint:
+      self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+    self._write_run_files(obs_spec, action_spec)
+    self.driver = driver_lib.Driver(self.envs, [self._on_episode])
+
+  def _write_run_files(self, obs_spec, action_spec):
+    run = {'task': self.task, 'method': method(), 'seed': self.seed,
+           'action_repeat': self.action_repeat, 'obs_spec': spec_dict(obs_spec),
+           'action_spec': {'shape': list(action_spec.shape),
+                           'minimum': np.broadcast_to(action_spec.minimum,
+                                                      action_spec.shape).tolist(),
+                           'maximum': np.broadcast_to(action_spec.maximum,
+                                                      action_spec.shape).tolist()}}
+    _write_text(self.logdir / 'run.json', json.dumps(run, indent=2))
+    _write_text(self.logdir / 'config.gin', gin.config_str())
+
+  def _close(self):
+    for env in getattr(self, 'envs', []):
+      env.close()
+    if self._evaluator is not None:
+      self._evaluator.close()
+
+  # --------------------------------------------------------------------- callbacks
+  def _on_episode(self, episode, index):
+    self.replay.add(episode)
+    length = len(episode['reward']) - 1
+    self.logger.scalar('train/return', episode['reward'].sum())
+    self.logger.scalar('train/length', length * self.action_repeat)
+    self.logger.scalar('episodes', self.replay.num_episodes)
+    for modality, fraction in evaluation.missing_fractions(episode).items():
+      self.logger.scalar(f'train/missing/{modality}', fraction)
+
+  def _policy(self, training):
+    def policy(obs, state):
+      action, state = self.agent.policy(obs, state, training=training)
+      return action.numpy(), state
+    return policy
+
+  # -------------------------------------------------------------------- main loop
+  def run(self):
+    try:
+      self._setup()
+      self._loop()
+    finally:
+      self._close()
+    return 0
+
+  def _collect(self, policy, env_steps):
+    agent_steps, _ = self.driver(policy, steps=max(1, env_steps // self.action_repeat))
+    self.step += agent_steps * self.action_repeat
+
+  def _loop(self):
+    bar = tqdm.tqdm(total=self.steps, initial=min(self.step, self.steps), unit='step',
+                    dynamic_ncols=True, desc=f'{self.task} {method()}')
+    fps = logger_lib.Rate()
+    fps(self.step)
+    random_policy = driver_lib.random_policy(self.envs[0].action_spec(), self.seed + self.step)
+    last = {'eval': self.step // self.eval_every, 'log': self.step // self.log_every}
+    dataset = None
+    while self.step < self.steps:
+      if self.step < self.prefill:
+        self._collect(random_policy, min(self.train_every, self.prefill - self.step))
+      else:
+        dataset = dataset or iter(self.replay.dataset(self.batch_size, self.batch_length))
+        self._train(dataset)
+        self._collect(self._policy(training=True), self.train_every)
+        self.manager.save(checkpoint_number=self.step)
+      if self.step // self.eval_every > last['eval'] and self.step >= self.prefill:
+        last['eval'] = self.step // self.eval_every
+        self._evaluate()
+      if self.step // self.log_every > last['log']:
+        last['log'] = self.step // self.log_every
+        self.logger.scalar('fps', fps(self.step))
+        self.logger.write(self.step)
+      bar.update(min(self.step, self.steps) - bar.n)
+      bar.set_postfix(train=self.logger.latest('train/return'),
+                      test=self.logger.latest('test/return'), refresh=False)
+    self.manager.save(checkpoint_number=self.step)
+    self._evaluate()
+    self.logger.write(self.step)
+    bar.close()
+
+  def _train(self, dataset):
+    for _ in range(self.train_steps):
+      metrics = self.agent.train(next(dataset))
+      self.updates.assign_add(1)
+      self.logger.add({k: v.numpy() for k, v in metrics.items()})
+
+  def _evaluate(self, episodes=None):
+    if self._evaluator is None:  # Worker processes kept for the run.
+      self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir)
+    return self._evaluator(self._policy(training=False), episodes or self.eval_episodes,
+                           self.logger, self.step)
+
+  def evaluate_only(self, episodes=None):
+    """``--eval_only``: the latest checkpoint under every evaluation condition, no training.
+
+    Returns ``{condition: [episode returns]}``; raises ``UsageError`` without a checkpoint.
+    """
+    from mummi_tf.train import UsageError
+    try:
+      self._setup()
+      if not self.manager.latest_checkpoint:
+        raise UsageError(f'no checkpoint in {self.logdir / "checkpoints"} to evaluate')
+      results = self._evaluate(episodes)
+      self.logger.write(self.step)
+      return results
+    finally:
+      self._close()
+
+
+def _write_text(path, text):
+  tmp = path.with_suffix(path.suffix + '.tmp')
+  tmp.write_text(text)
+  tmp.replace(path)

@@ -1,0 +1,36 @@
+import json
+
+import numpy as np
+from tensorboard.backend.event_processing import event_accumulator
+
+from mummi_tf import logger as logger_lib
+
+
+def test_scalars_are_averaged_and_written_to_jsonl_and_tensorboard(tmp_path):
+  logger = logger_lib.Logger(tmp_path)
+  logger.scalar('model_loss', 1.0)
+  logger.scalar('model_loss', 3.0)
+  logger.scalar('model_loss', float('nan'))  # non-finite values never poison the mean
+  logger.add({'return': 5.0}, prefix='train')
+  logger.write(step=100)
+  logger.add({'return': 7.0}, prefix='test')
+  logger.write(step=200)
+  lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert lines == [{'step': 100, 'model_loss': 2.0, 'train/return': 5.0},
+                   {'step': 200, 'test/return': 7.0}]
+  assert logger.latest('train/return') == 5.0
+  acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={'tensors': 0})
+  acc.Reload()
+  assert {'model_loss', 'train/return', 'test/return'} <= set(acc.Tags()['tensors'])
+
+
+def test_video_writes_mp4_and_tensorboard_gif(tmp_path):
+  logger = logger_lib.Logger(tmp_path)
+  frames = np.random.default_rng(0).integers(0, 255, (6, 16, 16, 3), dtype=np.uint8)
+  path = logger.video('test/video_none', frames, step=10)
+  assert path.exists() and path.stat().st_size > 0
+  acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={'tensors': 0})
+  acc.Reload()
+  event = acc.Tensors('test/video_none')[0]
+  gif = event.tensor_proto.string_val[2]
+  assert gif[:6] in (b'GIF89a', b'GIF87a')
