@@ -1,5 +1,6 @@
 """The training loop of the paper's appendix A around the agent (see ``mummi_tf.train``)."""
 
+import inspect
 import json
 import pathlib
 import random
@@ -22,8 +23,8 @@ def method():
   """The world-model method selected by the gin configuration."""
   try:
     return gin.query_parameter('WorldModel.method')
-  except ValueError:
-    return world_model.DEFAULT_METHOD
+  except ValueError:  # Not bound: the constructor's default.
+    return inspect.signature(world_model.WorldModel).parameters['method'].default
 
 
 def check_method():

@@ -1,0 +1,145 @@
+"""The agent: world model + actor-critic (paper appendix A), trained as one step.
+
+Public API::
+
+    agent = Agent(obs_spec, action_spec)       # gin: expl_noise
+    metrics = agent.train(batch)               # one tf.function: model, actor, value
+    action, state = agent.policy(obs, state, training)   # tf.function
+    state = agent.initial_state(batch_size)    # the policy state, see below
+    action, state = agent.step(obs, state, sample, noise, mpc)  # python, traceable
+
+``obs``: the modalities and ``<modality>_flag`` of one step, batch leading, raw dtypes,
+optionally ``is_first`` (B,) bool (rows where it is set restart from the initial
+state); other keys (``state``, ``reward``, ...) are ignored. The policy state is a
+dict ``{'mean', 'std', 'stoch', 'deter', 'action'}``: the latest posterior and the
+action taken after it; ``None`` means the initial state.
+
+Training (``training=True``): sampled posterior and actor action (latent-guided MPC
+if enabled), plus Gaussian exploration noise ``expl_noise`` (0.3), clipped to
+[-1, 1]. Evaluation: deterministic, the posterior mean as s^c, the actor's mode
+action tanh(mean) and, with MPC, an imagined rollout through prior means; so the
+evaluation policy is a pure function of its inputs (the SavedModel export of
+``mummi_tf.export`` reproduces it).
+"""
+import gin
+import numpy as np
+import tensorflow as tf
+
+from mummi_tf import behavior
+from mummi_tf import mssm
+from mummi_tf import world_model as world_model_lib
+
+LATENT_KEYS = ('mean', 'std', 'stoch', 'deter')
+
+
+def action_size(action_spec):
+  """The action dimension of a dm_env spec, or of ``{'shape': [A], ...}``."""
+  shape = action_spec['shape'] if isinstance(action_spec, dict) else (
+      action_spec.shape)
+  shape = tuple(int(s) for s in shape)
+  if len(shape) != 1 or shape[0] < 1:
+    raise ValueError(f'action_spec must have shape (A,) with A >= 1; got {shape}.')
+  return shape[0]
+
+
+@gin.configurable(denylist=['obs_spec', 'action_spec'])
+class Agent(tf.Module):
+  """World model + ``behavior.ActorCritic``; ``tf.train.Checkpoint``-trackable."""
+
+  def __init__(self, obs_spec, action_spec, expl_noise=0.3, name='agent'):
+    super().__init__(name=name)
+    if expl_noise < 0:
+      raise ValueError(f'Agent.expl_noise must be >= 0, got {expl_noise}.')
+    self.modalities = mssm.read_modalities(obs_spec)
+    self.action_size = action_size(action_spec)
+    self.expl_noise = float(expl_noise)
+    self.world_model = world_model_lib.WorldModel(obs_spec, self.action_size)
+    self.behavior = behavior.ActorCritic(self.action_size)
+    self._build()
+
+  def _build(self):
+    """Creates every network variable eagerly (restore and export need them)."""
+    obs = {}
+    for m, (_, shape) in self.modalities.items():
+      dtype = tf.uint8 if len(shape) == 3 else tf.float32
+      obs[m] = tf.zeros((1,) + tuple(shape), dtype)
+      obs[f'{m}_flag'] = tf.ones([1], tf.float32)
+    self.world_model.obs_step(self.world_model.initial_state(1),
+                              tf.zeros([1, self.action_size]), obs)
+    self.behavior.build(self.world_model.feat_size)
+
+  # ------------------------------------------------------------------ training
+  @tf.function
+  def train(self, batch):
+    """World-model update, then actor and value updates (appendix A).
+
+    Returns a dict of scalar metrics: the world model's (``model_loss``, ...)
+    and ``actor_loss``, ``value_loss``, their grad norms and skip counts.
+    """
+    post, metrics = self.world_model.update(batch)
+    metrics = dict(metrics)
+    metrics.update(self.behavior.update(self.world_model, post))
+    return metrics
+
+  # -------------------------------------------------------------------- acting
+  def initial_state(self, batch_size):
+    """The policy state before the first step: zeros and a zero action."""
+    state = dict(self.world_model.initial_state(batch_size))
+    state['action'] = tf.zeros([batch_size, self.action_size], tf.float32)
+    return state
+
+  def step(self, obs, state, sample, noise=0.0, mpc=None):
+    """One filter-and-act step (python; traced by ``policy`` and the export).
+
+    Args:
+      obs: modalities, ``<m>_flag`` and optional ``is_first``, batch leading.
+      state: the policy state (see the module docstring).
+      sample: sample the posterior and the action (True) or act
+        deterministically (False).
+      noise: std of the additive Gaussian exploration noise (0: none).
+      mpc: latent-guided MPC on/off; None uses ``ActorCritic.mpc`` (gin).
+
+    Returns:
+      (action (B, A) float32 in [-1, 1], new policy state).
+    """
+    state = dict(state)
+    if 'is_first' in obs:
+      keep = 1.0 - tf.cast(obs['is_first'], tf.float32)[:, None]
+      state = {k: v * keep for k, v in state.items()}
+    inputs = {}
+    for m in self.modalities:
+      x = tf.convert_to_tensor(obs[m])
+      flag = tf.cast(obs[f'{m}_flag'], tf.float32)
+      present = tf.reshape(flag > 0, [-1] + [1] * (x.shape.rank - 1))
+      inputs[m] = tf.where(present, x, tf.zeros_like(x))
+      inputs[f'{m}_flag'] = flag
+    latent = {k: state[k] for k in LATENT_KEYS}
+    post, _ = self.world_model.obs_step(latent, state['action'], inputs)
+    post = {k: post[k] for k in LATENT_KEYS}
+    if not sample:
+      post['stoch'] = post['mean']
+    action = self.behavior.act(self.world_model, post, sample, mpc)
+    if noise:
+      action = action + noise * tf.random.normal(tf.shape(action))
+    action = tf.clip_by_value(action, -1.0, 1.0)
+    post['action'] = action
+    return action, post
+
+  @tf.function
+  def _policy(self, obs, state, training):
+    if training:
+      return self.step(obs, state, sample=True, noise=self.expl_noise)
+    return self.step(obs, state, sample=False)
+
+  def policy(self, obs, state=None, training=False):
+    """The behaviour policy (a ``tf.function``); ``state=None`` starts afresh."""
+    names = sorted(self.modalities)
+    obs = {k: v for k, v in obs.items()
+           if k == 'is_first' or k in self.modalities or (
+               k.endswith('_flag') and k[:-5] in self.modalities)}
+    for m in names:
+      if f'{m}_flag' not in obs:
+        obs[f'{m}_flag'] = np.ones(np.shape(obs[m])[:1], np.float32)
+    if state is None:
+      state = self.initial_state(int(np.shape(obs[names[0]])[0]))
+    return self._policy(obs, state, bool(training))

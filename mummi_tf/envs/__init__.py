@@ -1,0 +1,128 @@
+"""Environments of the paper's Sec. V behind one entry point, `make(task, **options)`.
+
+Suite modules (`dmc`, `robosuite_wipe`, `toy2d`) follow the suite-module contract of
+docs/ARCHITECTURE.md and are imported only when one of their tasks is made. Nothing here
+imports TensorFlow: environments render with Mesa, which TF breaks (see `worker.py`).
+"""
+import importlib
+
+import gin
+import numpy as np
+
+from mummi_tf.envs import missing as _missing
+from mummi_tf.envs import wrappers
+
+# suite module -> its TASKS. dmc's are listed here so that listing tasks never imports
+# dm_control (and its GL libraries) into a TF process (checked against dmc.TASKS in tests);
+# None: read from the module, which imports without its optional dependencies.
+SUITES = {
+    'dmc': ('walker_stand', 'walker_walk', 'walker_run', 'finger_spin', 'cup_catch'),
+    'robosuite_wipe': None,
+    'toy2d': None,
+}
+
+
+def _suite_tasks(suite):
+    tasks = SUITES[suite]
+    if tasks is None:
+        try:
+            tasks = tuple(importlib.import_module(f'mummi_tf.envs.{suite}').TASKS)
+        except ImportError:
+            tasks = ()
+    return tasks
+
+
+def all_tasks():
+    """Every known task (also `mummi_tf.envs.TASKS`)."""
+    return tuple(t for suite in SUITES for t in _suite_tasks(suite))
+
+
+def __getattr__(name):
+    if name == 'TASKS':
+        return all_tasks()
+    raise AttributeError(name)
+
+
+def suite_of(task):
+    """Name of the suite module that provides `task`."""
+    for suite in SUITES:
+        if task in _suite_tasks(suite):
+            return suite
+    raise ValueError(f'unknown task {task!r}; valid: {", ".join(all_tasks())}')
+
+
+def import_suite(suite):
+    try:
+        return importlib.import_module(f'mummi_tf.envs.{suite}')
+    except ImportError as e:
+        extra = ' (pip install -e ".[robosuite]")' if suite == 'robosuite_wipe' else ''
+        raise ImportError(f'environment suite {suite!r} needs a missing dependency{extra}: '
+                          f'{e}') from e
+
+
+def build(task, size=(64, 64), modalities=None, seed=None, action_repeat=2, time_limit=1000,
+          missing='train', missing_mode='paper', max_segment=14, remove=(), **suite_options):
+    """The in-process wrapped env (what the worker runs): suite env -> ActionRepeat ->
+    NormalizeActions -> TimeLimit -> MissingSensors. Called with explicit arguments only."""
+    module = import_suite(suite_of(task))
+    seeds = np.random.SeedSequence(seed).generate_state(2) if seed is not None else (None, None)
+    env = module.load(task, size=tuple(size), modalities=modalities, seed=seeds[0],
+                      **suite_options)
+    env = wrappers.ActionRepeat(env, action_repeat)
+    env = wrappers.NormalizeActions(env)
+    steps = max(1, time_limit // action_repeat)
+    env = wrappers.TimeLimit(env, steps)
+    names = [k for k in env.observation_spec() if k != 'state' and not k.endswith('_flag')]
+    env = wrappers.MissingSensors(env, names, missing_mode, missing, max_segment, remove,
+                                  length=steps + 1, seed=seeds[1])
+    return env
+
+
+def suite_defaults(suite):
+    """The gin bindings of `mummi_tf.envs.<suite>.load` in this process (resolved here so a
+    worker process, which has no gin config, gets them as explicit arguments)."""
+    try:
+        return dict(gin.get_bindings(f'mummi_tf.envs.{suite}.load'))
+    except (ValueError, KeyError):  # not registered: the suite module is not imported
+        return {}
+
+
+@gin.configurable(module='mummi_tf.envs')
+def make(task=None, size=(64, 64), modalities=None, seed=None, action_repeat=2, time_limit=1000,
+         missing='train', missing_mode='paper', max_segment=14, remove=(), process=True,
+         callbacks=(), suite_options=None, **options):
+    """The fully wrapped `dm_env.Environment` of `task` (docs/ARCHITECTURE.md).
+
+    Args:
+      task: one of `TASKS`.
+      size: (H, W) of image modalities, pixels.
+      modalities: subset of the suite's modalities (None: all).
+      seed: seeds the suite, the backgrounds and the missing-sensor masks.
+      action_repeat: env steps per agent step (paper: 2).
+      time_limit: env steps per episode (paper: 1000).
+      missing: missing level ('none' | 'train' | 'medium' | 'high') or rate in [0, 1).
+      missing_mode: 'paper' (exact fraction per episode) or 'reference' (prior code).
+      max_segment: longest missing segment, agent steps.
+      remove: modalities missing for whole episodes (e.g. ('workspace',)).
+      process: run the env in a TF-free worker process (default; required once TF is
+        imported in this process); False builds it in this process.
+      callbacks: functions called with each finished episode dict (parent side).
+      suite_options / **options: forwarded to the suite's `load` (e.g. shadows, camera,
+        background, split for Natural MuJoCo) on top of its gin bindings.
+    """
+    suite = suite_of(task)  # validate before starting a worker
+    _missing.resolve_rate(missing_mode, missing)
+    kwargs = dict(task=task, size=tuple(size), modalities=None if modalities is None else
+                  tuple(modalities), seed=seed, action_repeat=action_repeat,
+                  time_limit=time_limit, missing=missing, missing_mode=missing_mode,
+                  max_segment=max_segment, remove=tuple(remove),
+                  **{**suite_defaults(suite), **dict(suite_options or {}), **options})
+    if process:
+        from mummi_tf.envs import worker
+        env = worker.EnvProcess('mummi_tf.envs:build', kwargs)
+    else:
+        env = build(**kwargs)
+    if callbacks:
+        env = wrappers.Collect(env, callbacks)
+    return env
+

@@ -1,0 +1,208 @@
+"""Deployment export of the trained policy as a TF-only SavedModel (issue 5).
+
+Public API::
+
+    export(logdir, out=None, mpc=None, stochastic=False, force=False) -> metadata
+    PolicyModule(agent, sample=False, mpc=None)     # the exported tf.Module
+    load_logdir(logdir) -> (run, gin_text, checkpoint_path, step)
+    main(argv=None) -> exit code                     # tools/export_savedmodel.py
+
+The SavedModel (loadable with ``tf.saved_model.load`` alone, nothing of this package)
+has two traced functions, float32 outputs and a dynamic batch size B:
+
+* ``initial_state(batch_size)`` (int32 scalar) -> state
+  ``{'mean', 'std', 'stoch', 'deter', 'action'}``, float32 (B, n) tensors;
+* ``step(observations, flags, state, is_first) -> (action, new_state)``:
+  ``observations`` {modality: (B, *shape) of its dtype}, every modality of the run;
+  ``flags`` {modality: (B,) float32}, 1 present / 0 missing (a missing modality's
+  tensor is ignored: any subset, including none, may be present); ``state`` as
+  above; ``is_first`` (B,) bool restarts those rows; ``action`` (B, A) float32 in
+  [-1, 1].
+
+It runs the encoders, fusion, the MSSM filter and the actor (plus latent-guided MPC
+unless ``mpc=False``) exactly as ``Agent.policy(obs, state, training=False)``:
+deterministic (posterior mean, mode action) unless ``stochastic`` (sampled
+posterior and action, no exploration noise). ``metadata.json`` beside
+``saved_model.pb`` records the task, modalities (shape, dtype), action spec, gin
+config, checkpoint step and the export options.
+
+Logdir read (written by ``mummi_tf.trainer``): ``checkpoints/`` (a
+``tf.train.CheckpointManager`` over ``tf.train.Checkpoint(agent=Agent, ...)``,
+files ``ckpt-<env step>``), ``config.gin`` (the gin config) and ``run.json``
+(``task``, ``method``, ``obs_spec`` {name: [shape, dtype]}, ``action_spec``
+{'shape', 'minimum', 'maximum'}).
+"""
+import argparse
+import json
+import pathlib
+import re
+import shutil
+import sys
+
+import gin
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from mummi_tf import agent as agent_lib
+
+METADATA = 'metadata.json'
+
+
+class ExportError(Exception):
+  """A usage error: bad logdir, missing checkpoint, existing output."""
+
+
+def load_logdir(logdir):
+  """Reads a training logdir; returns (run, gin_text, checkpoint_path, step)."""
+  logdir = pathlib.Path(logdir)
+  if not logdir.is_dir():
+    raise ExportError(f'logdir {logdir} does not exist.')
+  ckpt = tf.train.latest_checkpoint(str(logdir / 'checkpoints'))
+  if not ckpt:
+    raise ExportError(f'no checkpoint in {logdir / "checkpoints"}; train first '
+                      '(make train LOGDIR=...) or pass the logdir of a run.')
+  for name in ('run.json', 'config.gin'):
+    if not (logdir / name).is_file():
+      raise ExportError(f'{logdir / name} is missing; the logdir must hold '
+                        'run.json, config.gin and checkpoints/ of a training run.')
+  run = json.loads((logdir / 'run.json').read_text())
+  for key in ('task', 'obs_spec', 'action_spec'):
+    if key not in run:
+      raise ExportError(f'{logdir / "run.json"} has no {key!r}.')
+  match = re.search(r'-(\d+)$', ckpt)
+  step = int(match.group(1)) if match else None
+  return run, (logdir / 'config.gin').read_text(), ckpt, step
+
+
+def obs_spec_from_run(run):
+  """{name: (shape, dtype)} from run.json's ``obs_spec`` {name: [shape, dtype]}."""
+  return {k: (tuple(v[0]), np.dtype(v[1])) for k, v in run['obs_spec'].items()}
+
+
+class PolicyModule(tf.Module):
+  """The exported policy: a plain ``tf.Module`` holding only what ``step`` uses."""
+
+  def __init__(self, agent, sample=False, mpc=None):
+    super().__init__(name='mummi_policy')
+    names = sorted(agent.modalities)
+    obs_sig = {m: tf.TensorSpec(
+        (None,) + tuple(shape), tf.uint8 if kind == 'image' else tf.float32,
+        name=m) for m, (kind, shape) in agent.modalities.items()}
+    flag_sig = {m: tf.TensorSpec([None], tf.float32, name=f'{m}_flag')
+                for m in names}
+    state_sig = {k: tf.TensorSpec([None, v.shape[-1]], tf.float32, name=k)
+                 for k, v in agent.initial_state(1).items()}
+
+    def initial_state(batch_size):
+      return agent.initial_state(batch_size)
+
+    def step(observations, flags, state, is_first):
+      batch = tf.shape(is_first)[0]
+      checks = [tf.debugging.assert_equal(
+          tf.shape(t)[0], batch,
+          message=f'step: {label} must have the batch size of is_first')
+                for label, t in [(f'observations[{m!r}]', observations[m])
+                                 for m in names]
+                + [(f'flags[{m!r}]', flags[m]) for m in names]
+                + [(f'state[{k!r}]', v) for k, v in state.items()]]
+      with tf.control_dependencies(checks):
+        obs = {m: tf.identity(observations[m]) for m in names}
+      obs.update({f'{m}_flag': flags[m] for m in names})
+      obs['is_first'] = is_first
+      return agent.step(obs, state, sample=sample, mpc=mpc)
+
+    self.initial_state = tf.function(
+        initial_state, input_signature=[tf.TensorSpec([], tf.int32,
+                                                      name='batch_size')])
+    self.step = tf.function(step, input_signature=[
+        obs_sig, flag_sig, state_sig, tf.TensorSpec([None], tf.bool,
+                                                    name='is_first')])
+    used = {}
+    for fn in (self.initial_state.get_concrete_function(),
+               self.step.get_concrete_function()):
+      for var in fn.variables:
+        used[id(var)] = var
+    # Only the variables the policy reads are saved (no optimiser slots, heads).
+    self.policy_variables = list(used.values())
+
+
+def export(logdir, out=None, mpc=None, stochastic=False, force=False):
+  """Writes the SavedModel and metadata.json; returns the metadata dict.
+
+  Args:
+    logdir: a training logdir (see the module docstring).
+    out: output folder; default ``<logdir>/savedmodel``.
+    mpc: latent-guided MPC on/off; None keeps the run's gin setting.
+    stochastic: sampled posterior and action instead of the deterministic ones.
+    force: replace an existing ``out``.
+  """
+  logdir = pathlib.Path(logdir)
+  out = pathlib.Path(out) if out else logdir / 'savedmodel'
+  if out.exists() and not force:
+    raise ExportError(f'{out} exists; pass --force to overwrite it.')
+  run, gin_text, ckpt, step = load_logdir(logdir)
+  policy = keras.mixed_precision.global_policy().name
+  keras.mixed_precision.set_global_policy('float32')  # fp32 export.
+  try:
+    gin.clear_config()
+    gin.parse_config(gin_text, skip_unknown=True)
+    agent = agent_lib.Agent(obs_spec_from_run(run), run['action_spec'])
+    status = tf.train.Checkpoint(agent=agent).restore(ckpt)
+    status.expect_partial().assert_existing_objects_matched()
+    mpc = agent.behavior.mpc if mpc is None else bool(mpc)
+    module = PolicyModule(agent, sample=stochastic, mpc=mpc)
+    tmp = out.parent / f'.{out.name}.tmp'
+    shutil.rmtree(tmp, ignore_errors=True)
+    tf.saved_model.save(module, str(tmp))
+  finally:
+    keras.mixed_precision.set_global_policy(policy)
+  metadata = {
+      'task': run['task'],
+      'method': run.get('method'),
+      'modalities': {m: {'shape': list(shape),
+                         'dtype': 'uint8' if kind == 'image' else 'float32',
+                         'kind': kind}
+                     for m, (kind, shape) in sorted(agent.modalities.items())},
+      'action_spec': run['action_spec'],
+      'state': {k: int(v.shape[-1]) for k, v in agent.initial_state(1).items()},
+      'gin_config': gin_text,
+      'checkpoint': pathlib.Path(ckpt).name,
+      'checkpoint_step': step,
+      'mpc': mpc,
+      'stochastic': bool(stochastic),
+      'dtype': 'float32',
+  }
+  (tmp / METADATA).write_text(json.dumps(metadata, indent=2))
+  if out.exists():
+    shutil.rmtree(out)
+  tmp.rename(out)
+  return metadata
+
+
+def main(argv=None):
+  """``tools/export_savedmodel.py``; returns 0, or 2 on a usage error."""
+  parser = argparse.ArgumentParser(
+      description='Export the trained MuMMI policy of a logdir as a SavedModel.')
+  parser.add_argument('--logdir', required=True, help='training logdir')
+  parser.add_argument('--out', default=None,
+                      help='output folder (default: LOGDIR/savedmodel)')
+  group = parser.add_mutually_exclusive_group()
+  group.add_argument('--mpc', dest='mpc', action='store_true', default=None,
+                     help='latent-guided MPC on (default: as trained)')
+  group.add_argument('--no-mpc', dest='mpc', action='store_false')
+  parser.add_argument('--stochastic', action='store_true',
+                      help='sample latent and action (default: deterministic)')
+  parser.add_argument('--force', action='store_true',
+                      help='overwrite an existing --out')
+  args = parser.parse_args(argv)
+  try:
+    meta = export(args.logdir, args.out, args.mpc, args.stochastic, args.force)
+  except ExportError as e:
+    print(f'export_savedmodel: error: {e}', file=sys.stderr)
+    return 2
+  out = args.out or str(pathlib.Path(args.logdir) / 'savedmodel')
+  print(f'exported {meta["task"]} ({meta["method"]}, step '
+        f'{meta["checkpoint_step"]}, mpc={meta["mpc"]}, '
+        f'stochastic={meta["stochastic"]}) to {out}')
+  return 0

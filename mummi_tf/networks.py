@@ -1,0 +1,124 @@
+"""Keras building blocks of the MSSM (paper appendix B/C, Figs. 7-18).
+
+Public API (all ``keras.layers.Layer``; any leading batch dims are accepted)::
+
+    ConvEncoder(depth=32)          uint8 (..., 64, 64, C) -> (..., 32*depth) features
+    MLPEncoder(units=128, out=1024) float (..., D) -> (..., out)
+    ConvDecoder(channels, depth=32) (..., F) -> (..., 64, 64, channels) mean
+    MLP(units, layers, out=None, act='elu')
+    GaussianHead(size, min_std=0.1) (..., F) -> (mean, std), float32
+    Expert(hidden, size, min_std=0.1) (..., F) -> (mean, std) of q(s^f | x^m)
+
+Under a mixed policy the layers compute in bfloat16/float16; every head that
+parameterises a distribution returns float32.
+"""
+import gin
+import tensorflow as tf
+import tf_keras as keras
+
+
+def _merge(x, keep):
+  """Flattens all but the last ``keep`` dims; returns (flat, leading shape)."""
+  shape = tf.shape(x)
+  lead = shape[:tf.rank(x) - keep]
+  flat = tf.reshape(x, tf.concat([[-1], shape[tf.rank(x) - keep:]], 0))
+  return flat, lead
+
+
+def _split(x, lead, keep):
+  shape = tf.shape(x)
+  return tf.reshape(x, tf.concat([lead, shape[tf.rank(x) - keep:]], 0))
+
+
+class ConvEncoder(keras.layers.Layer):
+  """4 conv, kernel 4, stride 2, channels depth*(1,2,4,8), ReLU; input x/255-0.5."""
+
+  def __init__(self, depth=32, **kw):
+    super().__init__(**kw)
+    self._convs = [keras.layers.Conv2D(depth * k, 4, 2, activation='relu')
+                   for k in (1, 2, 4, 8)]
+
+  def call(self, image):
+    x, lead = _merge(image, 3)
+    x = tf.cast(x, self.compute_dtype) / 255.0 - 0.5
+    for conv in self._convs:
+      x = conv(x)
+    x = tf.reshape(x, [tf.shape(x)[0], -1])
+    return _split(x, lead, 1)
+
+
+class MLPEncoder(keras.layers.Layer):
+  """3x Dense(units, ReLU) + Dense(out, ReLU) (prior code's tactile encoder)."""
+
+  def __init__(self, units=128, out=1024, **kw):
+    super().__init__(**kw)
+    self._layers = [keras.layers.Dense(units, 'relu') for _ in range(3)]
+    self._layers.append(keras.layers.Dense(out, 'relu'))
+
+  def call(self, x):
+    x = tf.cast(x, self.compute_dtype)
+    for layer in self._layers:
+      x = layer(x)
+    return x
+
+
+class ConvDecoder(keras.layers.Layer):
+  """Dreamer's image decoder: Dense(32*depth) -> 4 transposed convs -> 64x64 mean."""
+
+  def __init__(self, channels, depth=32, **kw):
+    super().__init__(**kw)
+    self._depth = depth
+    self._dense = keras.layers.Dense(32 * depth)
+    self._deconvs = [
+        keras.layers.Conv2DTranspose(4 * depth, 5, 2, activation='relu'),
+        keras.layers.Conv2DTranspose(2 * depth, 5, 2, activation='relu'),
+        keras.layers.Conv2DTranspose(depth, 6, 2, activation='relu'),
+        keras.layers.Conv2DTranspose(channels, 6, 2)]
+
+  def call(self, feat):
+    x, lead = _merge(feat, 1)
+    x = tf.reshape(self._dense(x), [-1, 1, 1, 32 * self._depth])
+    for deconv in self._deconvs:
+      x = deconv(x)
+    return tf.cast(_split(x, lead, 3), tf.float32)
+
+
+@gin.configurable
+class MLP(keras.layers.Layer):
+  """``layers`` x Dense(units, act), then an optional linear Dense(out)."""
+
+  def __init__(self, units, layers, out=None, act='elu', **kw):
+    super().__init__(**kw)
+    self._layers = [keras.layers.Dense(units, act) for _ in range(layers)]
+    if out is not None:
+      self._layers.append(keras.layers.Dense(out))
+
+  def call(self, x):
+    for layer in self._layers:
+      x = layer(x)
+    return tf.cast(x, tf.float32)
+
+
+class GaussianHead(keras.layers.Layer):
+  """Dense(2*size) -> mean, std = softplus(.) + min_std (float32)."""
+
+  def __init__(self, size, min_std=0.1, **kw):
+    super().__init__(**kw)
+    self._dense = keras.layers.Dense(2 * size, dtype='float32')
+    self._min_std = min_std
+
+  def call(self, x):
+    mean, std = tf.split(tf.cast(self._dense(x), tf.float32), 2, -1)
+    return mean, tf.nn.softplus(std) + self._min_std
+
+
+class Expert(keras.layers.Layer):
+  """q(s^f | x^m): Dense(hidden, ReLU) -> GaussianHead (prior code's expert)."""
+
+  def __init__(self, hidden, size, min_std=0.1, **kw):
+    super().__init__(**kw)
+    self._hidden = keras.layers.Dense(hidden, 'relu')
+    self._head = GaussianHead(size, min_std)
+
+  def call(self, x):
+    return self._head(self._hidden(x))

@@ -1,0 +1,114 @@
+"""Adam with global-norm clipping, loss scaling and skipping of non-finite steps.
+
+Public API::
+
+    opt = Optimizer(name='model', lr=6e-4, clip=30.0, eps=1e-5)
+    with tf.GradientTape() as tape:
+        loss = ...
+    metrics = opt.minimize(tape, loss, variables)   # dict of scalar tensors
+
+``minimize`` works eagerly and inside a ``tf.function``.  It
+
+* clips gradients to a global norm of ``clip`` (prior MuMMI code: 30; Dreamer: 100);
+* scales the loss dynamically when the global Keras policy is ``mixed_float16``
+  (gradients are taken with ``output_gradients=scale``, i.e. of ``scale * loss``,
+  then unscaled; the scale halves on overflow and doubles after 2000 finite steps);
+* skips the update when the loss or any gradient is non-finite: weights and Adam
+  slots stay untouched and ``opt.skipped`` (an int64 ``tf.Variable``) is incremented.
+
+Metrics: ``{name}_loss``, ``{name}_grad_norm``, ``{name}_skipped`` and, with loss
+scaling, ``{name}_loss_scale``.
+"""
+import gin
+import tensorflow as tf
+import tf_keras as keras
+
+
+@gin.configurable
+class Optimizer(tf.Module):
+  """Adam (``eps`` as in Dreamer) with clipping and non-finite-step skipping."""
+
+  def __init__(self, name, lr, clip=30.0, eps=1e-5, loss_scaling=None,
+               growth_interval=2000):
+    """``loss_scaling``: None = on iff the global policy is mixed_float16."""
+    super().__init__(name=name)
+    if lr <= 0:
+      raise ValueError(f'Optimizer {name}: lr must be > 0, got {lr}.')
+    self._label = name
+    self._clip = clip
+    self._opt = keras.optimizers.Adam(lr, epsilon=eps)
+    if loss_scaling is None:
+      loss_scaling = (
+          keras.mixed_precision.global_policy().compute_dtype == 'float16')
+    self._scaling = bool(loss_scaling)
+    self._growth_interval = growth_interval
+    self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False,
+                               name=f'{name}_skipped')
+    self.loss_scale = tf.Variable(2.0 ** 15 if self._scaling else 1.0,
+                                  dtype=tf.float32, trainable=False,
+                                  name=f'{name}_loss_scale')
+    self._good_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                   name=f'{name}_good_steps')
+    self._built = False
+
+  @property
+  def built(self):
+    return self._built
+
+  def build(self, variables):
+    """Creates the Adam slots (done by the first ``minimize`` otherwise).
+
+    Building eagerly, before the first trace of a ``tf.function`` that calls
+    ``minimize``, spares that function a second trace for variable creation.
+    """
+    if not self._built:
+      self._opt.build(list(variables))
+      self._built = True
+
+  def minimize(self, tape, loss, variables):
+    """One Adam step on ``variables`` from ``tape``; returns a metrics dict."""
+    variables = list(variables)
+    if not variables:
+      raise ValueError(f'Optimizer {self._label}: no variables to optimise.')
+    self.build(variables)  # Slots must exist before the conditional update.
+    loss = tf.cast(loss, tf.float32)
+    scale = self.loss_scale
+    grads = tape.gradient(
+        loss, variables,
+        output_gradients=tf.cast(scale, loss.dtype) if self._scaling else None)
+    grads = [tf.zeros_like(v) if g is None else tf.cast(g, v.dtype)
+             for g, v in zip(grads, variables)]
+    if self._scaling:
+      grads = [g / tf.cast(scale, g.dtype) for g in grads]
+    norm = tf.linalg.global_norm(grads)
+    finite = tf.math.logical_and(tf.math.is_finite(loss),
+                                 tf.math.is_finite(norm))
+    if self._clip:
+      grads, _ = tf.clip_by_global_norm(grads, self._clip, use_norm=norm)
+
+    def apply():
+      self._opt.apply_gradients(zip(grads, variables))
+      return tf.constant(True)
+
+    def skip():
+      self.skipped.assign_add(1)
+      return tf.constant(False)
+
+    tf.cond(finite, apply, skip)
+    if self._scaling:
+      self._update_scale(finite)
+    metrics = {f'{self._label}_loss': loss,
+               f'{self._label}_grad_norm': norm,
+               f'{self._label}_skipped': self.skipped.read_value()}
+    if self._scaling:
+      metrics[f'{self._label}_loss_scale'] = self.loss_scale.read_value()
+    return metrics
+
+  def _update_scale(self, finite):
+    good = tf.where(finite, self._good_steps + 1, tf.zeros_like(self._good_steps))
+    grow = good >= self._growth_interval
+    new_scale = tf.where(
+        finite, tf.where(grow, self.loss_scale * 2.0, self.loss_scale),
+        tf.maximum(self.loss_scale / 2.0, 1.0))
+    self.loss_scale.assign(new_scale)
+    self._good_steps.assign(tf.where(grow, tf.zeros_like(good), good))

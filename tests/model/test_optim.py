@@ -1,0 +1,69 @@
+"""Optimizer: clipping, skipping of non-finite steps, loss scaling."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mummi_tf.optim import Optimizer
+
+
+def _step(opt, var, loss_fn):
+  with tf.GradientTape() as tape:
+    loss = loss_fn(var)
+  return opt.minimize(tape, loss, [var])
+
+
+@pytest.mark.parametrize('compiled', [False, True])
+def test_minimize_decreases_loss_and_skips_nonfinite(compiled):
+  var = tf.Variable([3.0, -2.0])
+  opt = Optimizer('test', lr=0.1)
+  good = lambda v: tf.reduce_sum(v ** 2)
+  bad = lambda v: tf.reduce_sum(v ** 2) * np.nan
+  step_good = tf.function(lambda: _step(opt, var, good)) if compiled else (
+      lambda: _step(opt, var, good))
+  step_bad = tf.function(lambda: _step(opt, var, bad)) if compiled else (
+      lambda: _step(opt, var, bad))
+  first = float(step_good()['test_loss'])
+  for _ in range(20):
+    metrics = step_good()
+  assert float(metrics['test_loss']) < first
+  before = var.numpy().copy()
+  slots = [v.numpy().copy() for v in opt._opt.variables]
+  metrics = step_bad()
+  np.testing.assert_array_equal(var.numpy(), before)
+  for s, v in zip(slots, opt._opt.variables):
+    np.testing.assert_array_equal(v.numpy(), s)
+  assert int(metrics['test_skipped']) == 1 and int(opt.skipped) == 1
+
+
+def test_global_norm_clipping_limits_the_step():
+  # Adam's step is lr * g / (|g| + eps): with g clipped far below eps the step
+  # shrinks ~g/eps, unclipped it is ~lr.
+  steps = {}
+  for clip in (1e-8, None):
+    var = tf.Variable([0.0])
+    opt = Optimizer('clip', lr=1.0, clip=clip, eps=1e-5)
+    metrics = _step(opt, var, lambda v: 1e6 * tf.reduce_sum(v - 1.0))
+    assert float(metrics['clip_grad_norm']) == pytest.approx(1e6)
+    steps[clip] = abs(float(var.numpy()[0]))
+  assert steps[None] == pytest.approx(1.0, rel=1e-3)
+  assert steps[1e-8] < 1e-2
+
+
+def test_loss_scaling_unscales_gradients_and_halves_on_overflow():
+  var = tf.Variable([1.0])
+  opt = Optimizer('ls', lr=0.1, loss_scaling=True)
+  # d/dv (v^2) * 2^15 is finite in float32: update applied, unscaled.
+  metrics = _step(opt, var, lambda v: tf.reduce_sum(v ** 2))
+  assert float(metrics['ls_grad_norm']) == pytest.approx(2.0)
+  assert float(metrics['ls_loss_scale']) == 2.0 ** 15
+  # Overflow of the scaled gradient: skipped, scale halves.
+  before = var.numpy().copy()
+  metrics = _step(opt, var, lambda v: 1e35 * tf.reduce_sum(v))
+  np.testing.assert_array_equal(var.numpy(), before)
+  assert float(opt.loss_scale) == 2.0 ** 14
+  assert int(opt.skipped) == 1
+
+
+def test_bad_lr_names_valid_range():
+  with pytest.raises(ValueError, match='lr must be > 0'):
+    Optimizer('x', lr=0.0)

@@ -1,0 +1,165 @@
+"""WorldModel: the contract API, every method's gradients and overfitting."""
+import dm_env.specs
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from mummi_tf import mssm
+from mummi_tf import precision
+from mummi_tf.world_model import WorldModel
+
+from conftest import ACTION, METHODS, TINY, batch, obs_spec
+
+VARIANTS = [(m, {}) for m in METHODS] + [
+    ('mummi', {'sf_input': 'sample'}), ('mummi', {'fusion': 'reference'}),
+    ('mummi', {'sf_kl': 'learned'})]
+
+
+def test_read_modalities_from_dm_env_and_tuple_specs():
+  spec = {'rgb': dm_env.specs.Array((64, 64, 3), np.uint8),
+          'touch': dm_env.specs.Array((2,), np.float32),
+          'rgb_flag': dm_env.specs.Array((), np.float32),
+          'state': dm_env.specs.Array((7,), np.float32)}
+  assert mssm.read_modalities(spec) == {'rgb': ('image', (64, 64, 3)),
+                                        'touch': ('vector', (2,))}
+  assert set(mssm.read_modalities(obs_spec())) == {'rgb', 'depth', 'touch'}
+  with pytest.raises(ValueError, match='rank-3 uint8 images'):
+    mssm.read_modalities({'rgb': ((64, 64, 3), np.float32)})
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'method': 'planet'}, 'mummi, mummi_b, cvrl, dreamer, mssm_e'),
+    ({'method': 'mummi', 'fusion': 'mean'}, 'poe or reference'),
+    ({'method': 'mummi', 'sf_input': 'mode'}, 'mean, sample'),
+    ({'method': 'dreamer', 'sf_kl': 'learned'}, 'needs a PoE method')])
+def test_bad_options_name_valid_ones(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    WorldModel(obs_spec(), ACTION, **kwargs, **TINY)
+
+
+def test_reconstruction_methods_need_64x64_images():
+  spec = {'rgb': ((32, 32, 3), np.uint8)}
+  with pytest.raises(ValueError, match='64x64'):
+    WorldModel(spec, ACTION, method='dreamer', **TINY)
+
+
+def test_contract_api_shapes_and_dtypes():
+  wm = WorldModel(obs_spec(), ACTION, **TINY)
+  data = batch()
+  state = wm.initial_state(2)
+  assert set(state) == {'mean', 'std', 'stoch', 'deter'}
+  step_obs = {k: v[:, 0] for k, v in data.items()}
+  post, prior = wm.obs_step(state, data['action'][:, 0], step_obs)
+  assert post['deter'].shape == (2, 8) and post['stoch'].shape == (2, 4)
+  prior2 = wm.img_step(post, data['action'][:, 1])
+  assert set(prior2) == set(state)
+  feat = wm.feat(post)
+  assert feat.shape == (2, wm.feat_size) and wm.feat_size == 12
+  assert wm.reward(feat).sample().shape == (2,)
+  post, prior = wm.observe(data)
+  assert post['stoch'].shape == (2, 4, 4) and prior['deter'].shape == (2, 4, 8)
+  assert all(v.dtype == tf.float32 for v in post.values())
+
+
+@pytest.mark.parametrize('method', ['mummi', 'dreamer'])
+def test_missing_modality_content_does_not_reach_the_posterior(method):
+  wm = WorldModel(obs_spec(), ACTION, method=method, **TINY)
+  obs = {k: v[:, 1] for k, v in batch().items()}  # depth_flag 0 at t = 1
+  state = wm.initial_state(2)
+  post, _ = wm.obs_step(state, obs['action'], obs)
+  obs['depth'] = 255 - obs['depth']
+  post2, _ = wm.obs_step(state, obs['action'], obs)
+  np.testing.assert_allclose(post['mean'], post2['mean'], rtol=1e-6, atol=1e-6)
+  obs['depth_flag'] = np.ones_like(obs['depth_flag'])
+  post3, _ = wm.obs_step(state, obs['action'], obs)
+  assert not np.allclose(post['mean'], post3['mean'])
+
+
+def test_is_first_resets_the_state():
+  wm = WorldModel(obs_spec(), ACTION, **TINY)
+  data = batch()
+  data['is_first'][:, 2] = True
+  post, _ = wm.observe(data)
+  fresh, _ = wm.observe({k: v[:, 2:] for k, v in data.items()})
+  np.testing.assert_allclose(post['mean'][:, 2], fresh['mean'][:, 0], rtol=1e-5)
+  np.testing.assert_allclose(post['deter'][:, 2], fresh['deter'][:, 0], rtol=1e-5)
+
+
+@pytest.mark.parametrize('method, kwargs', VARIANTS)
+def test_every_variable_gets_a_nonzero_gradient(method, kwargs):
+  # free_nats 0: below the free nats the KL (the prior's only signal) is constant.
+  wm = WorldModel(obs_spec(), ACTION, method=method, free_nats=0.0, **kwargs,
+                  **TINY)
+  data = batch()
+  data['depth_flag'][:] = 1.0
+  with tf.GradientTape() as tape:
+    loss, _, metrics = wm.loss(data)
+  variables = wm.model_variables
+  grads = tape.gradient(loss, variables)
+  dead = [v.name for v, g in zip(variables, grads)
+          if g is None or not np.any(g.numpy() != 0)]
+  assert not dead, f'{method}: no gradient for {dead}'
+  assert np.isfinite(float(loss))
+  for key in ('kl', 'reward_loss'):
+    assert key in metrics
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_loss_falls_when_overfitting_one_batch(method):
+  wm = WorldModel(obs_spec(), ACTION, method=method, lr=3e-3, free_nats=0.0,
+                  **TINY)
+  data = batch()
+  term = {'mummi': 'infonce/rgb', 'mummi_b': 'infonce/fused',
+          'cvrl': 'infonce/fused', 'dreamer': 'recon_loss/rgb',
+          'mssm_e': 'recon_loss/rgb'}[method]
+  history = []
+  for _ in range(120):
+    _, metrics = wm.train_step(data)
+    history.append((float(metrics['model_loss']), float(metrics[term])))
+  (loss0, term0), (loss1, term1) = (np.mean(history[:10], 0),
+                                    np.mean(history[-10:], 0))
+  assert loss1 < loss0 - 0.5, history[::10]
+  if term.startswith('infonce'):  # log(8) = 2.08 at chance; falls toward 0.
+    assert term1 < 0.8 * term0, history[::10]
+  else:  # Unit-variance Gaussian: the log(2 pi) constant dominates the value.
+    assert term1 < term0 - 5.0, history[::10]
+  assert int(metrics['model_skipped']) == 0
+
+
+def test_mummi_diagnostics():
+  wm = WorldModel(obs_spec(), ACTION, **TINY)
+  _, _, metrics = wm.loss(batch())
+  shares = [float(metrics[f'precision_share/{m}'])
+            for m in ('rgb', 'depth', 'touch', 'prior')]
+  assert all(0 < s < 1 for s in shares)
+  for m in ('rgb', 'depth', 'touch'):
+    assert 0 <= float(metrics[f'infonce_acc/{m}']) <= 1
+  assert float(metrics['cross_modal_distance']) > 0
+
+
+def test_mixed_bfloat16_step_is_finite_and_float32_outside():
+  precision.set_policy('mixed_bfloat16')
+  wm = WorldModel(obs_spec(), ACTION, **TINY)
+  post, metrics = wm.update(batch())
+  assert all(v.dtype == tf.float32 for v in post.values())
+  assert np.isfinite(float(metrics['model_loss']))
+  assert int(metrics['model_skipped']) == 0
+  assert all(v.dtype == tf.float32 for v in wm.model_variables)
+
+
+def test_set_policy_validates_and_auto_is_bfloat16_on_cpu():
+  with pytest.raises(ValueError, match='auto, float32, mixed_bfloat16'):
+    precision.set_policy('fp8')
+  if not tf.config.list_physical_devices('GPU'):
+    assert precision.resolve_policy('auto') == 'mixed_bfloat16'
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_method_gin_files_select_the_method(method):
+  gin.parse_config_file(f'gin/{method}.gin')
+  assert gin.query_parameter('WorldModel.method') == method
+  assert gin.query_parameter('WorldModel.fused') == 1024
+  wm = WorldModel(obs_spec(), ACTION)
+  assert wm.method == method and wm.feat_size == 230

@@ -1,0 +1,178 @@
+"""Agent: one compiled train step, the policy (exploration, determinism, resets,
+MPC switch) and checkpoint round trips, at tiny dims."""
+import dm_env
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mummi_tf import agent as agent_lib
+
+ACTION_SIZE = 2
+OBS_SPEC = {
+    'rgb': dm_env.specs.Array((64, 64, 3), np.uint8, 'rgb'),
+    'rgb_flag': dm_env.specs.Array((), np.float32, 'rgb_flag'),
+    'touch': dm_env.specs.Array((2,), np.float32, 'touch'),
+    'touch_flag': dm_env.specs.Array((), np.float32, 'touch_flag'),
+    'state': dm_env.specs.Array((5,), np.float32, 'state'),
+}
+ACTION_SPEC = dm_env.specs.BoundedArray((ACTION_SIZE,), np.float32, -1.0, 1.0)
+TINY = {
+    'WorldModel.deter': 8, 'WorldModel.stoch': 4, 'WorldModel.fused': 8,
+    'WorldModel.hidden': 8, 'WorldModel.cnn_depth': 2,
+    'WorldModel.mlp_units': 8, 'WorldModel.embed': 8,
+    'WorldModel.expert_hidden': 8, 'WorldModel.reward_units': 8,
+    'Actor.units': 8, 'Actor.layers': 2, 'Value.units': 8, 'Value.layers': 2,
+    'ActorCritic.horizon': 3, 'ActorCritic.mpc_horizon': 3,
+}
+
+
+def bind_tiny(**extra):
+  for key, value in {**TINY, **extra}.items():
+    gin.bind_parameter(key, value)
+
+
+def make_obs(batch, seed=0, flags=None, spec=None):
+  """Random observations of ``spec`` (modalities, flags, state, is_first)."""
+  rng = np.random.default_rng(seed)
+  obs = {}
+  for name, s in (spec or OBS_SPEC).items():
+    if s.dtype == np.uint8:
+      obs[name] = rng.integers(0, 256, (batch,) + s.shape, np.uint8)
+    elif name.endswith('_flag'):
+      obs[name] = np.ones(batch, np.float32)
+    else:
+      obs[name] = rng.normal(size=(batch,) + s.shape).astype(np.float32)
+  for name, value in (flags or {}).items():
+    obs[f'{name}_flag'] = np.full(batch, value, np.float32)
+  obs['is_first'] = np.zeros(batch, bool)
+  return obs
+
+
+def make_batch(batch, length, seed=0):
+  rng = np.random.default_rng(seed)
+  data = {k: np.stack([make_obs(batch, seed + t)[k] for t in range(length)], 1)
+          for k in OBS_SPEC}
+  data['touch_flag'][:, length // 2:] = 0.0  # Some missing steps.
+  data['action'] = rng.uniform(-1, 1, (batch, length, ACTION_SIZE)).astype(
+      np.float32)
+  data['reward'] = rng.normal(size=(batch, length)).astype(np.float32)
+  data['discount'] = np.ones((batch, length), np.float32)
+  data['is_first'] = np.zeros((batch, length), bool)
+  data['is_first'][:, 0] = True
+  return data
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin():
+  yield
+  gin.clear_config()
+
+
+@pytest.fixture
+def agent():
+  bind_tiny()
+  tf.random.set_seed(1)
+  return agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+
+
+def _values(variables):
+  return [v.numpy().copy() for v in variables]
+
+
+@pytest.fixture(scope='module')
+def trained():
+  """An agent after one compiled train step (compiling it is the slow part)."""
+  bind_tiny()
+  tf.random.set_seed(2)
+  agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+  gin.clear_config()
+  nets = (agent.world_model.model_variables,
+          agent.behavior.actor.trainable_variables,
+          agent.behavior.value.trainable_variables)
+  before = [_values(v) for v in nets]
+  metrics = agent.train(make_batch(3, 6))
+  return agent, before, nets, metrics
+
+
+def test_train_is_one_step_of_model_actor_and_value(trained):
+  agent, before, nets, metrics = trained
+  for key in ('model_loss', 'actor_loss', 'value_loss', 'actor_grad_norm',
+              'value_grad_norm', 'kl', 'reward_loss'):
+    assert key in metrics and np.isfinite(float(metrics[key])), key
+  for values, variables in zip(before, nets):  # World model, actor, value.
+    assert any(not np.array_equal(b, v.numpy())
+               for b, v in zip(values, variables))
+  # One graph: later batches of the same shapes do not retrace.
+  count = agent.train.experimental_get_tracing_count()
+  agent.train(make_batch(3, 6, seed=5))
+  assert agent.train.experimental_get_tracing_count() == count
+
+
+def test_policy_training_noise_eval_determinism_and_reset(agent):
+  obs = make_obs(4)
+  a1, s1 = agent.policy(obs, None, training=False)
+  a2, _ = agent.policy(obs, None, training=False)
+  np.testing.assert_array_equal(a1.numpy(), a2.numpy())
+  assert a1.shape == (4, ACTION_SIZE) and np.all(np.abs(a1.numpy()) <= 1.0)
+  assert set(s1) == {'mean', 'std', 'stoch', 'deter', 'action'}
+  t1, _ = agent.policy(obs, None, training=True)
+  t2, _ = agent.policy(obs, None, training=True)
+  assert not np.allclose(t1.numpy(), t2.numpy())  # Sampled + noise 0.3.
+  assert np.all(np.abs(t1.numpy()) <= 1.0)
+  # Carried state changes the next action; is_first restarts those rows.
+  obs2 = make_obs(4, seed=3)
+  fresh, _ = agent.policy(obs2, None, training=False)
+  carried, _ = agent.policy(obs2, s1, training=False)
+  assert not np.allclose(fresh.numpy(), carried.numpy())
+  obs2['is_first'][:2] = True
+  mixed, _ = agent.policy(obs2, s1, training=False)
+  np.testing.assert_allclose(mixed.numpy()[:2], fresh.numpy()[:2], atol=1e-6)
+  np.testing.assert_allclose(mixed.numpy()[2:], carried.numpy()[2:], atol=1e-6)
+  # Any subset of modalities (flags), incl. none: finite, bounded actions.
+  for flags in ({'rgb': 0.0}, {'touch': 0.0}, {'rgb': 0.0, 'touch': 0.0}):
+    act, _ = agent.policy(make_obs(4, flags=flags), None, training=False)
+    assert np.all(np.isfinite(act.numpy())) and np.all(np.abs(act.numpy()) <= 1)
+  # A missing modality's content is ignored (zeroed before the encoder).
+  none = make_obs(2, flags={'rgb': 0.0})
+  other = dict(none, rgb=np.full_like(none['rgb'], 255))
+  np.testing.assert_array_equal(agent.policy(none, None)[0].numpy(),
+                                agent.policy(other, None)[0].numpy())
+
+
+def test_mpc_switch_and_checkpoint_round_trip(trained, tmp_path):
+  agent = trained[0]
+  obs = make_obs(3, seed=7)
+  with_mpc, _ = agent.policy(obs, None, training=False)
+  path = tf.train.Checkpoint(agent=agent).save(str(tmp_path / 'ckpt'))
+  gin.clear_config()
+  bind_tiny(**{'ActorCritic.mpc': False})
+  other = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+  tf.train.Checkpoint(agent=other).restore(path).assert_existing_objects_matched()
+  without, _ = other.policy(obs, None, training=False)
+  mode = agent.behavior.actor.mode(
+      agent.world_model.feat(_eval_post(agent, obs)))
+  np.testing.assert_allclose(without.numpy(), mode.numpy(), atol=1e-6)
+  # MPC moves the mode action by a small gradient step (lr 0.003).
+  diff = np.abs(with_mpc.numpy() - without.numpy())
+  assert np.all(diff < 0.1) and np.max(diff) > 0
+  # Same weights, same MPC setting -> identical actions.
+  other.behavior.mpc = True
+  again, _ = tf.function(
+      lambda o: other.step(o, other.initial_state(3), sample=False))(
+          {k: v for k, v in obs.items() if k != 'state'})
+  np.testing.assert_allclose(again.numpy(), with_mpc.numpy(), atol=1e-6)
+
+
+def _eval_post(agent, obs):
+  inputs = {k: v for k, v in obs.items() if k in ('rgb', 'touch') or
+            k.endswith('_flag')}
+  post, _ = agent.world_model.obs_step(
+      agent.world_model.initial_state(3), tf.zeros([3, ACTION_SIZE]), inputs)
+  return dict(post, stoch=post['mean'])
+
+
+def test_agent_rejects_bad_action_spec():
+  bind_tiny()
+  with pytest.raises(ValueError, match='action_spec'):
+    agent_lib.Agent(OBS_SPEC, {'shape': [2, 3]})

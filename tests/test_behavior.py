@@ -1,0 +1,187 @@
+"""Behaviour: lambda-returns (eq. 19), imagination, actor bounds, latent MPC."""
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from mummi_tf import behavior
+
+tfd = tfp.distributions
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin():
+  yield
+  gin.clear_config()
+
+
+def _eq19(reward, value, bootstrap, gamma, lam):
+  """V_lambda(t) from eq. (19): a lambda-weighted mix of k-step returns."""
+  horizon = len(reward)
+  v = np.concatenate([value, [bootstrap]])
+  out = []
+  for t in range(horizon):
+    steps = horizon - t
+
+    def n_step(k):
+      return sum(gamma ** j * reward[t + j] for j in range(k)) + (
+          gamma ** k * v[t + k])
+
+    mix = (1 - lam) * sum(lam ** (k - 1) * n_step(k) for k in range(1, steps))
+    out.append(mix + lam ** (steps - 1) * n_step(steps))
+  return np.array(out)
+
+
+def test_lambda_return_matches_eq19_by_hand():
+  # Two steps, worked by hand: V(1) = r1 + g b; V(0) = r0 + g((1-l) v1 + l V(1)).
+  r, v, b, g, l = [1.0, 2.0], [0.5, 3.0], 4.0, 0.9, 0.5
+  v1 = 2.0 + 0.9 * 4.0
+  v0 = 1.0 + 0.9 * (0.5 * 3.0 + 0.5 * v1)
+  got = behavior.lambda_return(tf.constant(r), tf.constant(v), g,
+                               tf.constant(b), l).numpy()
+  np.testing.assert_allclose(got, [v0, v1], rtol=1e-6)
+
+
+def test_lambda_return_matches_eq19_batched_and_limits():
+  rng = np.random.default_rng(0)
+  reward = rng.normal(size=(14, 3)).astype(np.float32)
+  value = rng.normal(size=(14, 3)).astype(np.float32)
+  boot = rng.normal(size=(3,)).astype(np.float32)
+  got = behavior.lambda_return(reward, value, 0.99, tf.constant(boot),
+                               0.95).numpy()
+  for i in range(3):
+    np.testing.assert_allclose(
+        got[:, i], _eq19(reward[:, i], value[:, i], boot[i], 0.99, 0.95),
+        rtol=1e-4, atol=1e-4)
+  # lambda = 0: one-step TD targets; lambda = 1: discounted Monte Carlo.
+  td = behavior.lambda_return(reward, value, 0.9, tf.constant(boot), 0.0)
+  nxt = np.concatenate([value[1:], boot[None]], 0)
+  np.testing.assert_allclose(td.numpy(), reward + 0.9 * nxt, rtol=1e-5)
+  mc = behavior.lambda_return(reward, value, 0.9, tf.constant(boot), 1.0)
+  expect = boot * 0.9 ** 14 + sum(0.9 ** j * reward[j] for j in range(14))
+  np.testing.assert_allclose(mc.numpy()[0], expect, rtol=1e-4, atol=1e-4)
+
+
+def test_actor_init_std_mean_scale_and_bounds():
+  gin.bind_parameter('Actor.units', 16)
+  actor = behavior.Actor(3)
+  mean, std = actor.params(tf.zeros([2, 5]))
+  # Zero input -> zero pre-activations: mean 0 and std = init_std (+ min_std).
+  np.testing.assert_allclose(mean.numpy(), 0.0, atol=1e-6)
+  np.testing.assert_allclose(std.numpy(), 5.0 + 1e-4, rtol=1e-5)
+  big = tf.constant(np.random.default_rng(1).normal(size=(64, 5)) * 1e4,
+                    tf.float32)
+  mean, _ = actor.params(big)
+  assert np.all(np.abs(mean.numpy()) <= 5.0 + 1e-5)
+  for action in (actor.sample(big), actor.mode(big), actor.sample(big * 0)):
+    a = action.numpy()
+    assert a.shape == (64, 3) and np.all(np.isfinite(a))
+    assert np.all(np.abs(a) <= 1.0)
+  lp = actor(tf.zeros([4, 5])).log_prob(actor.mode(tf.zeros([4, 5])))
+  assert lp.shape == (4,) and np.all(np.isfinite(lp.numpy()))
+
+
+# A tiny differentiable latent model: position x, x' = x + a, reward -(x - c)^2.
+def _toy_img_step(state, action):
+  x = state['x'] + action
+  return {'x': x, 'mean': x, 'stoch': x}
+
+
+def _toy_feat(state):
+  return state['x']
+
+
+def test_imagine_rolls_out_the_policy():
+  start = {'x': tf.constant([[0.0], [1.0]])}
+  feats, actions = behavior.imagine(start, lambda f: tf.ones_like(f) * 0.5,
+                                    _toy_img_step, _toy_feat, 4)
+  assert feats.shape == (4, 2, 1) and actions.shape == (4, 2, 1)
+  np.testing.assert_allclose(feats.numpy()[:, 0, 0], [0.5, 1.0, 1.5, 2.0])
+  np.testing.assert_allclose(feats.numpy()[:, 1, 0], [1.5, 2.0, 2.5, 3.0])
+
+
+def test_latent_mpc_moves_first_action_uphill_by_lr_times_gradient():
+  target = 1.0
+  reward_fn = lambda f: -tf.square(f[..., 0] - target)
+  value_fn = lambda f: tf.zeros_like(f[..., 0])
+  start = {'x': tf.constant([[0.0], [3.0]])}
+  a0 = tf.constant([[0.2], [0.2]])
+  horizon, gamma, lam, lr = 5, 0.99, 0.95, 0.003
+  moved = behavior.latent_mpc(
+      start, a0, lambda f: tf.zeros_like(f), _toy_img_step, _toy_feat,
+      reward_fn, value_fn, horizon, gamma, lam, lr).numpy()
+  # Zero policy: every imagined state is x + a0; with zero value the return is
+  # R * sum_j (gamma lambda)^j over the horizon - 1 lambda-return steps.
+  weight = sum((gamma * lam) ** j for j in range(horizon - 1))
+  grad = -2.0 * (np.array([[0.0], [3.0]]) + 0.2 - target) * weight
+  np.testing.assert_allclose(moved, 0.2 + lr * grad, rtol=1e-5)
+  assert moved[0, 0] > 0.2 and moved[1, 0] < 0.2  # Towards the target.
+
+  def ret(a):
+    return -np.square(np.array([0.0, 3.0]) + a[:, 0] - target) * weight
+  assert np.all(ret(moved) > ret(a0.numpy()))
+
+
+class _ToyWorld:
+  """The toy latent model with the world model's API (img_step/feat/reward)."""
+
+  def img_step(self, state, action):
+    mean = state['stoch'] + action
+    return {'mean': mean, 'std': tf.ones_like(mean) * 0.1,
+            'stoch': mean + 0.1 * tf.random.normal(tf.shape(mean)),
+            'deter': state['deter']}
+
+  def feat(self, state):
+    return tf.concat([state['stoch'], state['deter']], -1)
+
+  def reward(self, feat):
+    return tfd.Independent(tfd.Normal(
+        -tf.square(feat[..., :1] - 1.0), 1.0), 1)
+
+
+def _toy_post(batch, time):
+  x = tf.random.uniform([batch, time, 1], -2.0, 2.0)
+  return {'mean': x, 'std': tf.ones_like(x), 'stoch': x,
+          'deter': tf.zeros([batch, time, 2])}
+
+
+def test_actor_critic_update_improves_imagined_return():
+  tf.random.set_seed(0)
+  gin.bind_parameter('Actor.units', 32)
+  gin.bind_parameter('Actor.layers', 2)
+  gin.bind_parameter('Value.units', 32)
+  gin.bind_parameter('Value.layers', 2)
+  ac = behavior.ActorCritic(1, horizon=5, actor_lr=3e-3, value_lr=3e-3)
+  ac.build(3)
+  world = _ToyWorld()
+  update = tf.function(lambda post: ac.update(world, post))
+  first = None
+  for i in range(150):
+    metrics = update(_toy_post(16, 4))
+    if first is None:
+      first = {k: float(v) for k, v in metrics.items()}
+  last = {k: float(v) for k, v in metrics.items()}
+  for key in ('actor_loss', 'value_loss', 'actor_grad_norm', 'value_grad_norm'):
+    assert np.isfinite(last[key])
+  assert last['imag_reward'] > first['imag_reward'] + 0.5
+  assert last['actor_skipped'] == 0 and last['value_skipped'] == 0
+  # The deterministic action (with and without MPC) is reproducible, bounded.
+  post = {k: v[:, 0] for k, v in _toy_post(8, 1).items()}
+  for mpc in (False, True):
+    a1 = ac.act(world, post, sample=False, mpc=mpc).numpy()
+    a2 = ac.act(world, post, sample=False, mpc=mpc).numpy()
+    np.testing.assert_array_equal(a1, a2)
+    assert np.all(np.abs(a1) <= 1.0)
+  # The learnt policy moves towards x = 1.
+  x = post['stoch'].numpy()[:, 0]
+  a = ac.act(world, post, sample=False, mpc=False).numpy()[:, 0]
+  far = np.abs(x - 1.0) > 0.5
+  assert np.mean(np.sign(a[far]) == np.sign(1.0 - x[far])) > 0.8
+
+
+def test_actor_critic_rejects_bad_settings():
+  with pytest.raises(ValueError, match='horizon'):
+    behavior.ActorCritic(2, horizon=1)
+  with pytest.raises(ValueError, match='lambda_'):
+    behavior.ActorCritic(2, lambda_=1.5)

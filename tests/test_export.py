@@ -1,0 +1,180 @@
+"""SavedModel export (issue 5): TF-only reload, equality with the in-process
+policy, every subset of modalities, metadata, bad inputs and usage errors."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mummi_tf import agent as agent_lib
+from mummi_tf import export
+from test_agent import ACTION_SIZE, ACTION_SPEC, OBS_SPEC, bind_tiny, make_obs
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SITE = pathlib.Path(tf.__file__).resolve().parents[1]  # site-packages of TF.
+STEP = 1234
+
+
+def write_logdir(logdir, agent):
+  """The layout mummi_tf.trainer writes: checkpoints/, config.gin, run.json."""
+  ckpt = tf.train.Checkpoint(agent=agent, updates=tf.Variable(0, tf.int64))
+  tf.train.CheckpointManager(ckpt, logdir / 'checkpoints', 3).save(
+      checkpoint_number=STEP)
+  (logdir / 'config.gin').write_text(gin.config_str())
+  run = {'task': 'walker_stand', 'method': 'mummi', 'seed': 0,
+         'obs_spec': {k: [list(v.shape), np.dtype(v.dtype).name]
+                      for k, v in OBS_SPEC.items()},
+         'action_spec': {'shape': [ACTION_SIZE], 'minimum': [-1.0] * ACTION_SIZE,
+                         'maximum': [1.0] * ACTION_SIZE}}
+  (logdir / 'run.json').write_text(json.dumps(run))
+
+
+# Four steps of a batch of 3: all present, rgb missing, touch missing, none;
+# row 1 restarts at step 2.
+FLAGS = [{}, {'rgb': 0.0}, {'touch': 0.0}, {'rgb': 0.0, 'touch': 0.0}]
+
+
+def sequence():
+  steps = []
+  for t, flags in enumerate(FLAGS):
+    obs = make_obs(3, seed=10 + t, flags=flags)
+    obs['is_first'][:] = t == 0
+    if t == 2:
+      obs['is_first'][1] = True
+    steps.append(obs)
+  return steps
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+  root = tmp_path_factory.mktemp('export')
+  logdir = root / 'logdir'
+  logdir.mkdir()
+  bind_tiny()
+  tf.random.set_seed(3)
+  agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+  write_logdir(logdir, agent)
+  state, actions = None, []
+  for obs in sequence():
+    action, state = agent.policy(obs, state, training=False)
+    actions.append(action.numpy())
+  gin.clear_config()
+  out = root / 'policy'
+  assert export.main(['--logdir', str(logdir), '--out', str(out)]) == 0
+  gin.clear_config()
+  return logdir, out, np.stack(actions)
+
+
+SCRIPT = r'''
+import importlib.util, json, sys
+sys.path.append(SITE)
+import numpy as np
+assert importlib.util.find_spec('mummi_tf') is None, 'mummi_tf importable'
+import tensorflow as tf
+model = tf.saved_model.load(MODEL)
+data = np.load(INPUTS)
+names = json.loads(str(data['names']))
+state = model.initial_state(tf.constant(3))
+actions = []
+for t in range(int(data['steps'])):
+  obs = {m: tf.constant(data[f'{t}/{m}']) for m in names}
+  flags = {m: tf.constant(data[f'{t}/{m}_flag']) for m in names}
+  action, state = model.step(obs, flags, state, tf.constant(data[f'{t}/is_first']))
+  assert action.dtype == tf.float32 and set(state) == {
+      'mean', 'std', 'stoch', 'deter', 'action'}
+  actions.append(action.numpy())
+for banned in ('mummi_tf', 'tf_keras', 'tensorflow_probability', 'gin'):
+  assert banned not in sys.modules, banned + ' was imported'
+np.save(OUTPUT, np.stack(actions))
+'''
+
+
+def test_reload_without_package_equals_in_process_policy(exported, tmp_path):
+  _, out, expected = exported
+  inputs = {'names': json.dumps(['rgb', 'touch']), 'steps': len(FLAGS)}
+  for t, obs in enumerate(sequence()):
+    for key in ('rgb', 'touch', 'rgb_flag', 'touch_flag', 'is_first'):
+      inputs[f'{t}/{key}'] = obs[key]
+  np.savez(tmp_path / 'inputs.npz', **inputs)
+  script = SCRIPT.replace('SITE', repr(str(SITE))).replace(
+      'MODEL', repr(str(out))).replace(
+          'INPUTS', repr(str(tmp_path / 'inputs.npz'))).replace(
+              'OUTPUT', repr(str(tmp_path / 'actions.npy')))
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  proc = subprocess.run([sys.executable, '-I', '-S', '-c', script], cwd=tmp_path,
+                        env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  got = np.load(tmp_path / 'actions.npy')
+  assert got.shape == expected.shape == (len(FLAGS), 3, ACTION_SIZE)
+  assert np.all(np.isfinite(got)) and np.all(np.abs(got) <= 1.0)
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_metadata_beside_the_model(exported):
+  _, out, _ = exported
+  assert (out / 'saved_model.pb').is_file()
+  meta = json.loads((out / 'metadata.json').read_text())
+  assert meta['task'] == 'walker_stand' and meta['checkpoint_step'] == STEP
+  assert meta['modalities'] == {
+      'rgb': {'shape': [64, 64, 3], 'dtype': 'uint8', 'kind': 'image'},
+      'touch': {'shape': [2], 'dtype': 'float32', 'kind': 'vector'}}
+  assert meta['action_spec']['shape'] == [ACTION_SIZE]
+  assert 'WorldModel.deter = 8' in meta['gin_config']
+  assert meta['mpc'] is True and meta['stochastic'] is False
+
+
+def test_bad_shape_or_dtype_is_rejected(exported):
+  _, out, _ = exported
+  model = tf.saved_model.load(str(out))
+  state = model.initial_state(tf.constant(2))
+  flags = {m: tf.ones([2]) for m in ('rgb', 'touch')}
+  first = tf.constant([True, True])
+  good = {'rgb': tf.zeros([2, 64, 64, 3], tf.uint8), 'touch': tf.zeros([2, 2])}
+  action, _ = model.step(good, flags, state, first)
+  assert action.shape == (2, ACTION_SIZE)
+  for bad in ({'rgb': tf.zeros([2, 32, 32, 3], tf.uint8)},
+              {'rgb': tf.zeros([2, 64, 64, 3], tf.float32)},
+              {'touch': tf.zeros([2, 3])}):
+    with pytest.raises((TypeError, ValueError), match='rgb|touch|match'):
+      model.step({**good, **bad}, flags, state, first)
+  with pytest.raises(tf.errors.InvalidArgumentError, match='batch size'):
+    model.step({**good, 'touch': tf.zeros([3, 2])}, flags, state, first)
+
+
+def test_usage_errors_and_force(exported, tmp_path, capsys):
+  logdir, out, _ = exported
+  empty = tmp_path / 'empty'
+  (empty / 'checkpoints').mkdir(parents=True)
+  assert export.main(['--logdir', str(empty), '--out', str(tmp_path / 'x')]) == 2
+  assert 'no checkpoint' in capsys.readouterr().err
+  assert not (tmp_path / 'x').exists()
+  before = (out / 'saved_model.pb').stat().st_mtime_ns
+  assert export.main(['--logdir', str(logdir), '--out', str(out)]) == 2
+  assert '--force' in capsys.readouterr().err
+  assert (out / 'saved_model.pb').stat().st_mtime_ns == before
+  # --force replaces it; here with the stochastic, MPC-free variant.
+  assert export.main(['--logdir', str(logdir), '--out', str(out), '--force',
+                      '--no-mpc', '--stochastic']) == 0
+  gin.clear_config()
+  meta = json.loads((out / 'metadata.json').read_text())
+  assert meta['mpc'] is False and meta['stochastic'] is True
+  model = tf.saved_model.load(str(out))
+  obs = make_obs(5)
+  args = ({m: tf.constant(obs[m]) for m in ('rgb', 'touch')},
+          {m: tf.constant(obs[f'{m}_flag']) for m in ('rgb', 'touch')},
+          model.initial_state(tf.constant(5)), tf.constant(obs['is_first']))
+  a1, a2 = model.step(*args)[0].numpy(), model.step(*args)[0].numpy()
+  assert not np.allclose(a1, a2) and np.all(np.abs(a1) <= 1.0)
+
+
+def test_tool_exits_2_without_checkpoint(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, str(REPO / 'tools' / 'export_savedmodel.py'),
+       '--logdir', str(tmp_path)], capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert 'no checkpoint' in proc.stderr

@@ -1,0 +1,106 @@
+"""tools/plot.py: learning curves from our logdirs and upstream Dreamer logdirs."""
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='module')
+def plot():
+  spec = importlib.util.spec_from_file_location('plot_tool', ROOT / 'tools' / 'plot.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _write_jsonl(path, rows):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(path, 'w') as f:
+    for row in rows:
+      f.write(json.dumps(row) + '\n')
+
+
+def _write_events(logdir, tag, steps, values, tf1=False):
+  import tensorflow as tf
+  writer = tf.summary.create_file_writer(str(logdir))
+  with writer.as_default():
+    for step, value in zip(steps, values):
+      if tf1:   # TF1 style: a Summary proto with simple_value
+        summary = tf.compat.v1.Summary(
+            value=[tf.compat.v1.Summary.Value(tag=tag, simple_value=value)])
+        tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
+      else:     # TF2 style: a scalar tensor summary
+        tf.summary.scalar(tag, value, step=step)
+      tf.summary.scalar('agent/model_loss', 1.0, step=step)
+  writer.flush()
+  writer.close()
+
+
+def test_smoothing_is_debiased_ema(plot):
+  np.testing.assert_allclose(plot.smooth(np.full(5, 3.0)), 3.0)
+  out = plot.smooth(np.array([0.0, 10.0]), 0.9)
+  assert out[0] == 0.0
+  assert out[1] == pytest.approx(1.0 / 0.19 * 1.0)   # (0.1 * 10) / (1 - 0.81)
+
+
+def test_reads_upstream_jsonl_and_event_files_and_draws(plot, tmp_path, capsys):
+  steps = np.arange(0, 100_001, 10_000)
+  # Upstream Dreamer metrics.jsonl: episode lines, train and test, plus a cut line.
+  rows = []
+  for s in steps:
+    rows.append({'step': int(s), 'train/return': 1.0, 'train/length': 1000, 'episodes': 1})
+    rows.append({'step': int(s), 'test/return': float(s) / 1000, 'test/length': 1000,
+                 'episodes': 1})
+  up = tmp_path / 'upstream' / 'dmc_walker_walk' / 'dreamer' / '1'
+  _write_jsonl(up / 'metrics.jsonl', rows)
+  with open(up / 'metrics.jsonl', 'a') as f:
+    f.write('{"step": 11000, "test/ret')
+  # An upstream run that kept only TensorBoard events (tag sim/test/return, TF2 scalars).
+  up_tb = tmp_path / 'upstream' / 'dmc_walker_walk' / 'dreamer' / '2'
+  _write_events(up_tb, 'sim/test/return', steps, steps / 1000 + 10)
+  # A TF1-style event file (simple_value) under DreamerV2's name eval_return.
+  up_v1 = tmp_path / 'upstream_v1' / 'dmc_cup_catch' / 'dreamer_v1' / '0'
+  _write_events(up_v1, 'eval_return', steps, steps / 500, tf1=True)
+  # Ours: mummi_tf.logger lines (many scalars, test/return only on some lines).
+  ours = tmp_path / 'ours' / 'walker_walk' / 'mummi' / '0'
+  _write_jsonl(ours / 'metrics.jsonl',
+               [{'step': int(s), 'model_loss': 3.0} for s in steps] +
+               [{'step': int(s), 'test/return': 2 * float(s) / 1000} for s in steps])
+
+  got = plot.read_events(sorted(up_tb.glob('events.out.tfevents.*')), 'test/return')
+  np.testing.assert_array_equal(got[0], steps)
+  np.testing.assert_allclose(got[1], steps / 1000 + 10, rtol=1e-6)
+  got = plot.read_events(sorted(up_v1.glob('events.out.tfevents.*')), 'test/return')
+  np.testing.assert_allclose(got[1], steps / 500, rtol=1e-6)
+  got = plot.read_jsonl(up / 'metrics.jsonl', 'test/return')
+  np.testing.assert_allclose(got[1], steps / 1000)
+
+  fig = tmp_path / 'fig' / 'curves.png'
+  code = plot.main(['--logdirs', str(tmp_path / 'ours'),
+                    '--upstream', str(tmp_path / 'upstream'), str(tmp_path / 'upstream_v1'),
+                    '--out', str(fig), '--metric', 'test/return'])
+  assert code == 0
+  assert fig.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and fig.stat().st_size > 10_000
+  printed = capsys.readouterr().out
+  lines = {tuple(l.split()[:2]): l for l in printed.splitlines() if 'seeds' in l}
+  # Both upstream seeds (jsonl + events) share one curve with ours on the walker panel.
+  assert 'seeds 2' in lines[('walker_walk', 'dreamer')]
+  assert 'seeds 1' in lines[('walker_walk', 'mummi')]
+  assert ('cup_catch', 'dreamer_v1') in lines
+  # Last smoothed mean of the two upstream seeds: EMA of s/1000 and s/1000 + 10.
+  expected = plot.smooth(steps / 1000 + 5.0)[-1]
+  assert f'{expected:9.2f}' in lines[('walker_walk', 'dreamer')]
+
+
+def test_bad_input_gets_one_clear_line(plot, tmp_path, capsys):
+  with pytest.raises(SystemExit):
+    plot.main(['--logdirs', str(tmp_path / 'missing'), '--out', str(tmp_path / 'f.png')])
+  assert 'does not exist' in capsys.readouterr().err
+  _write_jsonl(tmp_path / 'run' / 'metrics.jsonl', [{'step': 1, 'train/return': 2.0}])
+  with pytest.raises(SystemExit):
+    plot.main(['--logdirs', str(tmp_path / 'run'), '--out', str(tmp_path / 'f.png')])
+  assert "no run holds the metric 'test/return'" in capsys.readouterr().err

@@ -1,0 +1,14 @@
+#!/usr/bin/env python
+"""Export the trained policy of a logdir as a TF-only SavedModel (issue 5).
+
+    python tools/export_savedmodel.py --logdir LOGDIR [--out DIR] [--mpc | --no-mpc]
+        [--stochastic] [--force]
+
+See ``mummi_tf/export.py`` for the signatures; exit 2 on a usage error.
+"""
+import sys
+
+from mummi_tf import export
+
+if __name__ == '__main__':
+  sys.exit(export.main())
