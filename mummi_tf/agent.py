@@ -64,8 +64,9 @@ class Agent(tf.Module):
       dtype = tf.uint8 if len(shape) == 3 else tf.float32
       obs[m] = tf.zeros((1,) + tuple(shape), dtype)
       obs[f'{m}_flag'] = tf.ones([1], tf.float32)
-    self.world_model.obs_step(self.world_model.initial_state(1),
-                              tf.zeros([1, self.action_size]), obs)
+    post, _ = self.world_model.obs_step(self.world_model.initial_state(1),
+                                        tf.zeros([1, self.action_size]), obs)
+    self.world_model.reward(self.world_model.feat(post))
     self.behavior.build(self.world_model.feat_size)
 
   # ------------------------------------------------------------------ training

@@ -15,16 +15,18 @@ from mummi_tf import replay as replay_lib
 
 
 @gin.configurable
-def conditions(named=(('none', 0.0), ('medium', 0.375), ('high', 0.75)), remove=()):
-  """The evaluation conditions: ``{name: make() options}``.
+def conditions(levels=('none', 'medium', 'high'), remove=(), env_options=None):
+  """The evaluation conditions: ``{name: mummi_tf.envs.make options}``.
 
-  ``named``: (name, missing rate) pairs in the paper's ``paper`` missing mode. ``remove``:
-  (name, modalities, missing rate) triples that also drop whole modalities for whole
-  episodes (Table II's "robot camera only" rows).
+  ``levels``: missing levels of ``mummi_tf.envs.make`` (none 0 %, medium 37.5 %, high 75 %),
+  each a condition of the same name. ``remove``: (name, modalities, level) triples that also
+  drop whole modalities for whole episodes (Table II's "robot camera only" rows).
+  ``env_options``: options of every evaluation env (Natural MuJoCo: the test backgrounds).
   """
-  result = {name: {'missing_rate': float(rate)} for name, rate in named}
-  for name, modalities, rate in remove:
-    result[name] = {'missing_rate': float(rate), 'remove': tuple(modalities)}
+  extra = dict(env_options or {})
+  result = {level: {'missing': level, **extra} for level in levels}
+  for name, modalities, level in remove:
+    result[name] = {'missing': level, 'remove': tuple(modalities), **extra}
   return result
 
 

@@ -31,13 +31,14 @@ class Logger:
     if np.isfinite(value):
       self._sums[name] += value
       self._counts[name] += 1
+      self._last[name] = value
 
   def add(self, metrics, prefix=None):
     for name, value in metrics.items():
       self.scalar(f'{prefix}/{name}' if prefix else name, np.mean(value))
 
   def latest(self, name, default=None):
-    """The last written value of ``name`` (for the progress bar)."""
+    """The latest value of ``name`` (for the progress bar)."""
     return self._last.get(name, default)
 
   def write(self, step):
@@ -46,7 +47,6 @@ class Logger:
     means = {k: self._sums[k] / self._counts[k] for k in sorted(self._sums)}
     self._sums.clear()
     self._counts.clear()
-    self._last.update(means)
     with (self.logdir / 'metrics.jsonl').open('a') as f:
       f.write(json.dumps({'step': int(step), **means}) + '\n')
     with self._writer.as_default():

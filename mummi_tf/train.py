@@ -20,6 +20,7 @@ from mummi_tf import envs as envs_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 GIN_DIR = REPO / 'gin'
+FAMILY_GIN = {'dmc': 'envs_dmc', 'robosuite_wipe': 'table_wiping', 'toy2d': 'toy2d'}
 
 
 class UsageError(Exception):
@@ -44,7 +45,7 @@ def resolve_gin_file(name):
 
 def family_gin_file(task):
   """The task family's gin file, applied before the user's (docs/ARCHITECTURE.md)."""
-  path = GIN_DIR / f'{envs_lib.FAMILY_GIN[envs_lib.suite_of(task)]}.gin'
+  path = GIN_DIR / f'{FAMILY_GIN[envs_lib.suite_of(task)]}.gin'
   return path if path.exists() else None
 
 

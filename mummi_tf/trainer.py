@@ -27,6 +27,14 @@ def method():
     return inspect.signature(world_model.WorldModel).parameters['method'].default
 
 
+def make_option(name):
+  """The value ``mummi_tf.envs.make`` will use for ``name`` (gin binding or default)."""
+  try:
+    return gin.query_parameter(f'mummi_tf.envs.make.{name}')
+  except ValueError:
+    return inspect.signature(envs_lib.make).parameters[name].default
+
+
 def check_method():
   from mummi_tf.train import UsageError
   if method() not in world_model.METHODS:
@@ -55,7 +63,7 @@ class Trainer:
     self.batch_size, self.batch_length = int(batch_size), int(batch_length)
     self.eval_every, self.eval_episodes = int(eval_every), int(eval_episodes)
     self.num_envs, self.log_every = int(num_envs), int(log_every)
-    self.action_repeat = envs_lib.action_repeat()
+    self.action_repeat = int(make_option('action_repeat'))
     self._evaluator = None
     self._seed_everything(deterministic)
 
@@ -156,8 +164,8 @@ class Trainer:
         self.logger.scalar('fps', fps(self.step))
         self.logger.write(self.step)
       bar.update(min(self.step, self.steps) - bar.n)
-      bar.set_postfix(train=self.logger.latest('train/return'),
-                      test=self.logger.latest('test/return'), refresh=False)
+      bar.set_postfix({name: f'{self.logger.latest(key, float("nan")):.1f}' for name, key in (
+          ('fps', 'fps'), ('train', 'train/return'), ('test', 'test/return'))}, refresh=False)
     self.manager.save(checkpoint_number=self.step)
     self._evaluate()
     self.logger.write(self.step)

@@ -1,4 +1,5 @@
 """The toy 2-D world (mummi_tf/envs/toy2d.py) and the toy experiment (issue 7)."""
+import importlib.util
 import json
 import pathlib
 import subprocess
@@ -169,25 +170,46 @@ def test_metrics_on_known_latents():
   assert result['consistency']['distance'] > 1.0
 
 
-def test_tiny_toy_run_writes_results_and_figures(tmp_path):
+def test_modality_dropping_keeps_at_least_one_expert():
+  from mummi_tf.toy import models
+  spec = toy2d.load('toy2d_x_y').observation_spec()
+  flags = models.ToyModel(spec, 'elbo_drop')._flags(3000).numpy()
+  assert flags.shape == (2, 3000) and set(np.unique(flags)) == {0.0, 1.0}
+  assert flags.sum(0).min() == 1                       # never both dropped
+  np.testing.assert_allclose(flags.mean(1), 2 / 3, atol=0.04)   # {all, only x, only y}
+  assert models.ToyModel(spec, 'elbo')._flags(5).numpy().min() == 1.0
+  with pytest.raises(ValueError, match='elbo, elbo_drop, mummi'):
+    models.ToyModel(spec, 'reconstruction')
+
+
+@pytest.fixture
+def toy_cli():
+  spec = importlib.util.spec_from_file_location('toy_latents', ROOT / 'tools' / 'toy_latents.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_tiny_toy_run_writes_results_and_figures(tmp_path, toy_cli, capsys):
   out = tmp_path / 'toy'
-  cmd = [sys.executable, str(ROOT / 'tools' / 'toy_latents.py'), '--out', str(out),
-         '--steps', '3', '--samples', '200', '--test-samples', '100', '--batch', '32',
-         '--pairs', 'x_y', 'position_camera', '--seed', '1']
-  proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert '| x_y (x_position, y_position) | mummi |' in proc.stdout
+  code = toy_cli.main(['--out', str(out), '--steps', '3', '--samples', '64',
+                       '--test-samples', '64', '--batch', '16', '--pairs', 'x_y',
+                       '--seed', '1'])
+  assert code == 0
+  printed = capsys.readouterr().out
+  assert '| x_y (x_position, y_position) | mummi |' in printed
   report = json.loads((out / 'results.json').read_text())
-  assert set(report['results']) == {'x_y', 'position_camera'}
-  modalities = {'x_y': ('x_position', 'y_position'), 'position_camera': ('position', 'camera')}
-  for pair, by_method in report['results'].items():
-    assert set(by_method) == {'elbo', 'elbo_drop', 'mummi'}
-    for result in by_method.values():
-      assert {'distance', 'affine_r2'} <= set(result['consistency'])
-      shares = result['precision_share']
-      assert set(shares) == set(modalities[pair]) | {'prior'}
-      assert sum(shares.values()) == pytest.approx(1.0, abs=1e-4)
-      assert set(result['probe_r2']) == set(modalities[pair]) | {'fused'}
-      assert all(np.isfinite(v) for v in result['probe_r2'].values())
-    png = out / report['figures'][pair]
-    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 20_000
+  assert set(report['results']) == {'x_y'}
+  by_method = report['results']['x_y']
+  assert set(by_method) == {'elbo', 'elbo_drop', 'mummi'}
+  for result in by_method.values():
+    assert {'distance', 'affine_r2'} <= set(result['consistency'])
+    shares = result['precision_share']
+    assert set(shares) == {'x_position', 'y_position', 'prior'}
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-4)
+    assert set(result['probe_r2']) == {'x_position', 'y_position', 'fused'}
+    assert all(np.isfinite(v) for v in result['probe_r2'].values())
+  png = out / report['figures']['x_y']
+  assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 20_000
+  with pytest.raises(SystemExit):
+    toy_cli.main(['--out', str(out), '--pairs', 'camera_only'])

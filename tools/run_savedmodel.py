@@ -44,7 +44,8 @@ def random_inputs(meta, rng):
 
 
 def bench(model, meta, steps):
-  """Median and 90th-percentile latency (ms) of ``step`` at batch 1."""
+  """Median and 90th-percentile latency (ms) of ``step`` at batch 1, and the
+  process CPU time per step (ms; all threads), a load-independent cost."""
   rng = np.random.default_rng(0)
   obs, flags = random_inputs(meta, rng)
   state = model.initial_state(tf.constant(1))
@@ -52,12 +53,14 @@ def bench(model, meta, steps):
   for _ in range(10):  # Warm-up.
     _, state = model.step(obs, flags, state, first)
   times = []
+  cpu = time.process_time()
   for _ in range(steps):
     start = time.perf_counter()
     action, state = model.step(obs, flags, state, first)
     action.numpy()
     times.append(1e3 * (time.perf_counter() - start))
-  return float(np.median(times)), float(np.percentile(times, 90))
+  cpu = 1e3 * (time.process_time() - cpu) / steps
+  return float(np.median(times)), float(np.percentile(times, 90)), cpu
 
 
 def run_episode(model, meta, env, drop, drop_at):
@@ -99,9 +102,9 @@ def main(argv=None):
           f'model; valid: {", ".join(sorted(meta["modalities"]))}', file=sys.stderr)
     return 2
   if args.bench:
-    median, p90 = bench(model, meta, args.bench)
-    print(f'step latency at batch 1: median {median:.2f} ms, p90 {p90:.2f} ms '
-          f'(mpc={meta["mpc"]})')
+    median, p90, cpu = bench(model, meta, args.bench)
+    print(f'step latency at batch 1: median {median:.2f} ms, p90 {p90:.2f} ms, '
+          f'CPU time {cpu:.2f} ms/step (mpc={meta["mpc"]})')
     return 0
   from mummi_tf import envs  # TF-free; the environment runs in a worker process.
   env = envs.make(meta['task'], modalities=sorted(meta['modalities']),

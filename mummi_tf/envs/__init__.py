@@ -11,6 +11,7 @@ import numpy as np
 
 from mummi_tf.envs import missing as _missing
 from mummi_tf.envs import wrappers
+from mummi_tf.envs.missing import missing_fraction  # noqa: F401  (for training logs)
 
 # suite module -> its TASKS. dmc's are listed here so that listing tasks never imports
 # dm_control (and its GL libraries) into a TF process (checked against dmc.TASKS in tests);
@@ -106,7 +107,9 @@ def make(task=None, size=(64, 64), modalities=None, seed=None, action_repeat=2, 
       remove: modalities missing for whole episodes (e.g. ('workspace',)).
       process: run the env in a TF-free worker process (default; required once TF is
         imported in this process); False builds it in this process.
-      callbacks: functions called with each finished episode dict (parent side).
+      callbacks: functions called with each finished episode dict (parent side; the
+        `*_async` methods bypass them). `missing_fraction(episode)` gives the measured
+        missing fraction per modality for logging.
       suite_options / **options: forwarded to the suite's `load` (e.g. shadows, camera,
         background, split for Natural MuJoCo) on top of its gin bindings.
     """

@@ -159,6 +159,12 @@ class EnvProcess(dm_env.Environment):
         self._pending = None
         return self._receive()
 
+    def get_attr(self, name):
+        """The (picklable) attribute `name` of the worker's env, e.g. 'last_fraction'."""
+        self._call_async('getattr', name)
+        self._pending = None
+        return self._receive()
+
     def observation_spec(self):
         return self._obs_spec
 
@@ -227,8 +233,9 @@ def _serve(recv, send):
             env.close()
             return
         try:
-            if command == 'call':
-                send.send(('ok', getattr(env, args[0])(*args[1])))
+            if command in ('call', 'getattr'):
+                value = getattr(env, args[0])
+                send.send(('ok', value(*args[1]) if command == 'call' else value))
                 continue
             ts = env.reset() if command == 'reset' else env.step(*args)
             extra = {}

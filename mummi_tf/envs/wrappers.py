@@ -189,7 +189,12 @@ class MissingSensors(Wrapper):
         return self._apply(self._env.reset())
 
     def step(self, action):
-        return self._apply(self._env.step(action))
+        if self._masks is None:
+            return self.reset()
+        ts = self._apply(self._env.step(action))
+        if ts.last():
+            self._masks, self._t = None, 0  # the next step starts a new episode
+        return ts
 
 
 class Collect(Wrapper):
@@ -221,6 +226,10 @@ class Collect(Wrapper):
         return ts
 
     def step(self, action):
+        if self._steps is None:
+            return self.reset()
         ts = self._env.step(action)
         self._record(ts, action)
+        if ts.last():
+            self._steps = None
         return ts

@@ -6,7 +6,8 @@ package's exact product of experts including a unit prior expert (eq. 11,
 ``mummi_tf.fusion.product_of_experts``), giving q(s | x^{1:M}). Three training methods:
 
 * ``elbo``: the reconstruction ELBO of eq. (10) without dynamics and reward,
-  sum_m E_q[log p(x^m | s)] - kl_weight * KL(q(s | x^{1:M}) || N(0, I)), Gaussian decoders
+  sum_m E_q[log p(x^m | s)] - kl_weight * max(free_nats, KL(q(s | x^{1:M}) || N(0, I))),
+  with the MSSM's free nats (3) so that the posterior does not collapse; Gaussian decoders
   whose std is one learned scalar per modality (``decoder_std='learned'``, maximum
   likelihood) or fixed (a number; the paper's appendix uses 1.0).
 * ``elbo_drop``: the same ELBO with random modality dropping (the MSSM-e baseline): for
@@ -14,7 +15,7 @@ package's exact product of experts including a unit prior expert (eq. 11,
   product, and every modality is still reconstructed.
 * ``mummi``: eq. (17) without reward: sum_m lambda_m InfoNCE with the density ratio of
   eq. (16), log f^m(x_j, s_i) = -||mu^m(x_j) - g(s_i)||^2 (``mummi_tf.objectives.infonce``,
-  the other samples of the batch are the negatives), plus kl_weight * KL(q || N(0, I)).
+  the other samples of the batch are the negatives), plus kl_weight * max(free_nats, KL).
 
 Public API::
 
@@ -55,10 +56,12 @@ class ToyModel(tf.Module):
   """Encoders, experts, PoE and the method's heads; see the module docstring."""
 
   def __init__(self, obs_spec, method, latent=2, depth=8, units=128, min_std=0.1,
-               kl_weight=None, decoder_std='learned', lambdas=None, lr=1e-3, clip=100.0):
+               kl_weight=None, free_nats=3.0, decoder_std='learned', lambdas=None, lr=1e-3,
+               clip=100.0):
     """``obs_spec``: dict of dm_env specs (modalities; ``state`` and ``*_flag`` ignored).
     ``latent``: size of s; ``depth``: conv channels multiplier; ``units``: MLP width;
-    ``kl_weight``: None = 1 for the ELBOs, 1e-2 for MuMMI; ``decoder_std``: 'learned'
+    ``kl_weight``: None = 1 for the ELBOs, 1e-2 for MuMMI; ``free_nats``: the KL
+    term is clipped below at this many nats (the MSSM's free nats, 3); ``decoder_std``: 'learned'
     or a fixed std of the reconstruction Gaussians (in preprocessed units); ``lambdas``: {modality:
     weight} of eq. (17), default 1 each; ``lr``: Adam learning rate."""
     super().__init__(name=f'toy_{method}')
@@ -72,6 +75,7 @@ class ToyModel(tf.Module):
       raise ValueError(f'ToyModel needs >= 2 modalities, got {self.modalities}.')
     self.latent = latent
     self.kl_weight = _DEFAULT_KL[method] if kl_weight is None else float(kl_weight)
+    self.free_nats = float(free_nats)
     if decoder_std != 'learned' and not (isinstance(decoder_std, (int, float))
                                          and decoder_std > 0):
       raise ValueError(f"decoder_std must be 'learned' or a positive number, "
@@ -117,9 +121,9 @@ class ToyModel(tf.Module):
     mean, std = fusion.product_of_experts(means, stds, flags)
     sample = mean + std * tf.random.normal(tf.shape(mean))
     unit = {'mean': tf.zeros_like(mean), 'std': tf.ones_like(std)}
-    _, kl = objectives.kl_loss({'mean': mean, 'std': std}, unit, free_nats=0.0)
+    kl_term, kl = objectives.kl_loss({'mean': mean, 'std': std}, unit, self.free_nats)
     metrics = {'kl': kl}
-    loss = self.kl_weight * kl
+    loss = self.kl_weight * kl_term
     for i, m in enumerate(self.modalities):
       if self.method == 'mummi':
         term, acc = objectives.infonce(self.projection(sample), means[i])

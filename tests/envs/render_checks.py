@@ -9,7 +9,7 @@ import mujoco
 import numpy as np
 
 import mummi_tf.envs as envs
-from mummi_tf.envs import dmc, render, touch
+from mummi_tf.envs import dmc, natural_mujoco, render, touch
 
 out = {}
 MODALITIES = ('rgb', 'depth', 'touch')
@@ -96,7 +96,7 @@ def background_checks(task):
 
 
 def touch_walker():
-    physics = dmc.build_physics('walker_walk')
+    physics = natural_mujoco.build_physics('walker_walk')
     res = {}
     physics.named.data.qpos['rootz'] = 2.0
     physics.forward()
@@ -112,7 +112,7 @@ def touch_walker():
 
 
 def touch_finger():
-    physics = dmc.build_physics('finger_spin')
+    physics = natural_mujoco.build_physics('finger_spin')
     rng = np.random.default_rng(0)
     found, zero_without_contact, distal = None, True, physics.model.name2id('distal', 'body')
     for _ in range(3000):
@@ -132,7 +132,7 @@ def touch_finger():
 
 
 def touch_cup():
-    physics = dmc.build_physics('cup_catch')
+    physics = natural_mujoco.build_physics('cup_catch')
     res = {}
     with physics.reset_context():
         physics.named.data.qpos['ball_z'] = 0.0  # hanging below the cup on its string
@@ -169,6 +169,7 @@ def shadows_differ():
     return int(np.any(ra != rb, -1).sum())
 
 
+assert tuple(natural_mujoco._TASKS) == dmc.TASKS
 out['spec'] = {t: spec_check(t) for t in dmc.TASKS}
 out['layers'] = {t: layers_vs_dm_control(t) for t in ('walker_walk', 'finger_spin', 'cup_catch')}
 out['background'] = {t: background_checks(t) for t in ('walker_run', 'cup_catch')}

@@ -60,6 +60,7 @@ def test_folder_with_split_subfolders(tmp_path):
     assert bg._sources == [str(tmp_path / 'test' / 'a.png')]
 
 
+@pytest.mark.filterwarnings('ignore::DeprecationWarning')  # imageio probing plugins
 def test_empty_missing_or_unreadable_folder(tmp_path):
     with pytest.raises(ValueError, match='no train videos or images'):
         backgrounds.Backgrounds(str(tmp_path), 'train')

@@ -41,7 +41,7 @@ def test_worker_episode_touch_only():
             n += 1
         assert n == 20  # 40 env steps at action repeat 2
         assert ts.discount == 1.0 and ts.observation['touch'].dtype == np.float32
-        assert env.call('__getattribute__', 'last_fraction')['touch'] == pytest.approx(
+        assert env.get_attr('last_fraction')['touch'] == pytest.approx(
             0.75, abs=0.03)
     finally:
         env.close()

@@ -102,6 +102,17 @@ def test_wrapper_zeroes_and_flags():
     assert missing.missing_fraction(ep) == env.last_fraction
 
 
+def test_step_after_last_starts_a_new_episode():
+    got = []
+    env = wrappers.Collect(_wrapped(0), [got.append])
+    _episode(env)
+    first = env.step(np.zeros(1))
+    assert first.first() and first.observation['a'][0] * first.observation['a_flag'] in (0, 1)
+    for _ in range(100):
+        ts = env.step(np.zeros(1))
+    assert ts.last() and len(got) == 2 and len(got[1]['reward']) == 101
+
+
 def test_wrapper_deterministic_under_seed():
     a, b, c = (_episode(_wrapped(s)) for s in (4, 4, 5))
     assert np.array_equal(a['a_flag'], b['a_flag']) and np.array_equal(a['b'], b['b'])

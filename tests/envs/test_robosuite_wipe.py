@@ -7,12 +7,11 @@ Skipped only when robosuite is not installed (tools/install_robosuite.sh install
 import importlib.util
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_isolated
+from conftest import ROOT, run_isolated
 
 HAVE_ROBOSUITE = importlib.util.find_spec('robosuite') is not None
 pytestmark = pytest.mark.skipif(
@@ -235,6 +234,25 @@ def test_make_removes_workspace_camera_for_whole_episode(facts):
   assert made['workspace_max'] == 0
   assert made['hand_std_min'] > 5
   assert made['camera_moved'] > 0  # domain randomisation re-drew the camera pose at reset
+
+
+def test_table_wiping_gin(clean_gin):
+  import gin
+  import mummi_tf.envs as envs
+  from mummi_tf import evaluation, world_model
+  from mummi_tf.envs import missing
+  gin.parse_config_file(os.path.join(ROOT, 'gin', 'table_wiping.gin'))
+  assert gin.query_parameter('WorldModel.fused') == 256
+  assert missing.resolve_rate('paper', gin.query_parameter('mummi_tf.envs.make.missing')) == 0.375
+  # The suite's gin bindings reach the worker as explicit load() arguments.
+  defaults = envs.suite_defaults('robosuite_wipe')
+  assert defaults['domain_randomization'] is True and defaults['randomize_every_n_steps'] == 0
+  conditions = evaluation.conditions()
+  assert conditions == {
+      'none': {'missing': 'none'}, 'medium': {'missing': 'medium'},
+      'robot_camera_only': {'missing': 'none', 'remove': ('workspace',)},
+      'robot_camera_only_medium': {'missing': 'medium', 'remove': ('workspace',)}}
+  assert world_model.WorldModel  # the binding names a real configurable
 
 
 def test_load_rejects_bad_input():

@@ -1,0 +1,186 @@
+"""End-to-end runs of the main job on a real Natural MuJoCo task, all three modalities."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gin
+import numpy as np
+import pytest
+
+from mummi_tf import replay as replay_lib
+from mummi_tf import train
+
+# A run that passes through prefill, updates, evaluation at every missing rate and a
+# checkpoint in 480 env steps (episodes of 120 env steps = 60 agent steps).
+TINY = [
+    'mummi_tf.envs.make.time_limit = 120',
+    'Trainer.steps = 480',
+    'Trainer.prefill = 240',
+    'Trainer.train_every = 120',
+    'Trainer.train_steps = 2',
+    'Trainer.batch_size = 2',
+    'Trainer.batch_length = 8',
+    'Trainer.eval_every = 240',
+    'Trainer.log_every = 120',
+    'ActorCritic.horizon = 3',
+    'ActorCritic.mpc_horizon = 3',
+    'WorldModel.deter = 16',
+    'WorldModel.stoch = 4',
+    'WorldModel.fused = 16',
+    'WorldModel.hidden = 16',
+    'WorldModel.embed = 32',
+    'WorldModel.expert_hidden = 32',
+    'WorldModel.reward_units = 16',
+    'Actor.units = 16',
+    'Value.units = 16',
+]
+METHODS = ('mummi', 'mummi_b', 'cvrl', 'dreamer', 'mssm_e')
+
+
+def args(logdir, method='mummi', extra=(), task='walker_walk'):
+  result = ['--task', task, '--logdir', str(logdir), '--gin_file', method,
+            '--gin_file', 'quick', '--seed', '3']
+  for binding in TINY + list(extra):
+    result += ['--gin_binding', binding]
+  return result
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+  yield
+  gin.clear_config()
+
+
+def read_metrics(logdir):
+  return [json.loads(line) for line in (logdir / 'metrics.jsonl').read_text().splitlines()]
+
+
+def merged(lines):
+  result = {}
+  for line in lines:
+    result.update(line)
+  return result
+
+
+@pytest.fixture(scope='module')
+def mummi_run(tmp_path_factory):
+  logdir = tmp_path_factory.mktemp('mummi')
+  assert train.main(args(logdir)) == 0
+  gin.clear_config()
+  return logdir
+
+
+def check_run(logdir):
+  episodes = replay_lib.episode_files(logdir / 'episodes')
+  assert len(episodes) == 4  # 480 env steps / 120 per episode
+  first = replay_lib.load_episode(episodes[0])
+  assert first['rgb'].shape == (61, 64, 64, 3) and first['rgb'].dtype == np.uint8
+  assert first['depth'].shape == (61, 64, 64, 1)
+  assert first['touch'].shape == (61, 2)
+  assert first['action'].shape == (61, 6)
+  metrics = merged(read_metrics(logdir))
+  for name in ('train/return', 'train/length', 'test/return', 'test/length', 'model_loss',
+               'actor_loss', 'value_loss', 'fps', 'test/return_none', 'test/return_medium',
+               'test/return_high', 'train/missing/rgb', 'test/missing_high/depth'):
+    assert name in metrics, name
+  assert metrics['step'] == 480
+  assert 0.2 < metrics['train/missing/rgb'] < 0.55  # 37.5 % target
+  assert metrics['test/missing_high/touch'] > 0.6
+  assert (logdir / 'checkpoints' / 'checkpoint').exists()
+  run = json.loads((logdir / 'run.json').read_text())
+  assert run['task'] == 'walker_walk' and run['obs_spec']['rgb'] == [[64, 64, 3], 'uint8']
+  assert 'WorldModel.fused = 16' in (logdir / 'config.gin').read_text()
+  assert list((logdir / 'videos').glob('test_video_none-*.mp4'))
+  for level in ('none', 'medium', 'high'):
+    assert len(replay_lib.episode_files(logdir / 'eval_episodes' / level)) >= 1
+  return metrics
+
+
+def test_mummi_end_to_end(mummi_run):
+  metrics = check_run(mummi_run)
+  assert metrics['infonce_acc/rgb'] >= 0  # MuMMI's own diagnostics reach the logs
+  assert 'precision_share/depth' in metrics
+
+
+@pytest.mark.parametrize('method', [m for m in METHODS if m != 'mummi'])
+def test_every_method_end_to_end(tmp_path, method):
+  assert train.main(args(tmp_path, method)) == 0
+  check_run(tmp_path)
+  assert json.loads((tmp_path / 'run.json').read_text())['method'] == method
+
+
+def test_eval_only_and_resume_refusal(mummi_run, capsys):
+  before = len(replay_lib.episode_files(mummi_run / 'episodes'))
+  assert train.main(args(mummi_run) + ['--eval_only']) == 0
+  out = capsys.readouterr().out
+  for level in ('none', 'medium', 'high'):
+    assert f'test/return_{level}:' in out
+  assert len(replay_lib.episode_files(mummi_run / 'episodes')) == before  # no training
+  gin.clear_config()
+  assert train.main(args(mummi_run, 'cvrl')) == 2
+  assert "made with method 'mummi', not 'cvrl'" in capsys.readouterr().err
+
+
+def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
+  assert train.main(args(tmp_path)) == 0
+  a = replay_lib.load_episode(replay_lib.episode_files(mummi_run / 'episodes')[0])
+  b = replay_lib.load_episode(replay_lib.episode_files(tmp_path / 'episodes')[0])
+  for key in a:
+    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+  first = lambda d: next(l for l in read_metrics(d) if 'model_loss' in l)['model_loss']
+  assert first(mummi_run) == pytest.approx(first(tmp_path), rel=1e-6)
+
+
+@pytest.mark.parametrize('bad, message', [
+    (['--task', 'walker_fly'], "unknown task 'walker_fly'; valid: walker_stand"),
+    (['--gin_file', 'nope'], "unknown gin file 'nope'; valid: "),
+    (['--gin_binding', 'Trainer.nonsense = 3'], 'bad gin configuration'),
+    (['--gin_binding', "WorldModel.method = 'vae'"], "unknown method 'vae'; valid: mummi"),
+])
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad, message):
+  logdir = tmp_path / 'run'
+  assert train.main(args(logdir) + bad) == 2
+  err = capsys.readouterr().err.strip()
+  assert message in err and len(err.splitlines()) == 1
+  assert not logdir.exists()
+
+
+def test_corrupt_episode_file_is_skipped_on_resume(mummi_run, tmp_path, caplog):
+  logdir = tmp_path / 'copy'
+  subprocess.run(['cp', '-r', str(mummi_run), str(logdir)], check=True)
+  good = replay_lib.episode_files(logdir / 'episodes')[-1]
+  corrupt = good.with_name('29991231T235959-' + 'f' * 32 + '-61.npz')
+  corrupt.write_bytes(good.read_bytes()[:1000])
+  assert train.main(args(logdir, extra=['Trainer.steps = 600'])) == 0
+  assert 'Skipping unreadable episode file' in caplog.text
+  assert merged(read_metrics(logdir))['step'] >= 600
+
+
+def test_resume_after_sigkill(tmp_path):
+  """kill -9 mid-run, then the same command finishes the run; nothing is lost."""
+  command = [sys.executable, '-m', 'mummi_tf.train'] + args(
+      tmp_path, extra=['Trainer.steps = 720'])
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    if len(replay_lib.episode_files(tmp_path / 'episodes')) >= 3 and (
+        tmp_path / 'checkpoints' / 'checkpoint').exists():
+      break
+    time.sleep(0.2)
+  os.killpg(proc.pid, signal.SIGKILL)
+  proc.wait()
+  kept = replay_lib.episode_files(tmp_path / 'episodes')
+  assert len(kept) >= 3
+  assert all(replay_lib.load_episode(p) is not None for p in kept)
+  result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  final = replay_lib.episode_files(tmp_path / 'episodes')
+  assert set(kept) <= set(final)  # no completed episode lost
+  assert replay_lib.count_steps(tmp_path / 'episodes') * 2 == 720
+  assert merged(read_metrics(tmp_path))['step'] == 720
