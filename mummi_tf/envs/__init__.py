@@ -56,7 +56,7 @@ def import_suite(suite):
     try:
         return importlib.import_module(f'mummi_tf.envs.{suite}')
     except ImportError as e:
-        extra = ' (pip install -e ".[robosuite]")' if suite == 'robosuite_wipe' else ''
+        extra = ' (run tools/install_robosuite.sh)' if suite == 'robosuite_wipe' else ''
         raise ImportError(f'environment suite {suite!r} needs a missing dependency{extra}: '
                           f'{e}') from e
 
