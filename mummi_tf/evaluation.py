@@ -48,9 +48,10 @@ def video_frames(episode):
 class Evaluator:
   """Owns one environment per condition and runs evaluation episodes with a policy."""
 
-  def __init__(self, task, seed, logdir=None, condition_options=None):
+  def __init__(self, task, seed, logdir=None, condition_options=None, action_repeat=1):
     self.conditions = condition_options or conditions()
     self.logdir = logdir
+    self.action_repeat = action_repeat
     self.envs = {name: envs_lib.make(task, seed=seed + 10_000 + i, **opts)
                  for i, (name, opts) in enumerate(self.conditions.items())}
 
@@ -70,7 +71,8 @@ class Evaluator:
     for episode in episodes:
       if self.logdir is not None:
         replay_lib.save_episode(self.logdir / 'eval_episodes' / name, episode)
-      ret, length = float(episode['reward'].sum()), len(episode['reward']) - 1
+      ret = float(episode['reward'].sum())
+      length = (len(episode['reward']) - 1) * self.action_repeat  # env steps, as upstream
       logger.scalar(f'test/return_{name}', ret)
       logger.scalar(f'test/length_{name}', length)
       if name == 'none':

@@ -130,6 +130,8 @@ class PolicyModule(tf.Module):
 def export(logdir, out=None, mpc=None, stochastic=False, force=False):
   """Writes the SavedModel and metadata.json; returns the metadata dict.
 
+  Replaces the process's gin config by the run's (``gin.clear_config`` first).
+
   Args:
     logdir: a training logdir (see the module docstring).
     out: output folder; default ``<logdir>/savedmodel``.
@@ -146,10 +148,18 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False):
   keras.mixed_precision.set_global_policy('float32')  # fp32 export.
   try:
     gin.clear_config()
-    gin.parse_config(gin_text, skip_unknown=True)
-    agent = agent_lib.Agent(obs_spec_from_run(run), run['action_spec'])
-    status = tf.train.Checkpoint(agent=agent).restore(ckpt)
-    status.expect_partial().assert_existing_objects_matched()
+    try:
+      gin.parse_config(gin_text, skip_unknown=True)
+      agent = agent_lib.Agent(obs_spec_from_run(run), run['action_spec'])
+    except ValueError as e:
+      raise ExportError(f'{logdir}: config.gin / run.json do not build an '
+                        f'agent: {e}') from e
+    try:
+      status = tf.train.Checkpoint(agent=agent).restore(ckpt)
+      status.expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:
+      raise ExportError(f'{ckpt} does not match the agent of config.gin and '
+                        f'run.json: {str(e).splitlines()[0]}') from e
     mpc = agent.behavior.mpc if mpc is None else bool(mpc)
     module = PolicyModule(agent, sample=stochastic, mpc=mpc)
     tmp = out.parent / f'.{out.name}.tmp'

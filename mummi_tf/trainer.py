@@ -147,6 +147,7 @@ class Trainer:
     fps(self.step)
     random_policy = driver_lib.random_policy(self.envs[0].action_spec(), self.seed + self.step)
     last = {'eval': self.step // self.eval_every, 'log': self.step // self.log_every}
+    evaluated_at = None
     dataset = None
     while self.step < self.steps:
       if self.step < self.prefill:
@@ -159,6 +160,7 @@ class Trainer:
       if self.step // self.eval_every > last['eval'] and self.step >= self.prefill:
         last['eval'] = self.step // self.eval_every
         self._evaluate()
+        evaluated_at = self.step
       if self.step // self.log_every > last['log']:
         last['log'] = self.step // self.log_every
         self.logger.scalar('fps', fps(self.step))
@@ -167,7 +169,8 @@ class Trainer:
       bar.set_postfix({name: f'{self.logger.latest(key, float("nan")):.1f}' for name, key in (
           ('fps', 'fps'), ('train', 'train/return'), ('test', 'test/return'))}, refresh=False)
     self.manager.save(checkpoint_number=self.step)
-    self._evaluate()
+    if evaluated_at != self.step:
+      self._evaluate()
     self.logger.write(self.step)
     bar.close()
 
@@ -179,7 +182,8 @@ class Trainer:
 
   def _evaluate(self, episodes=None):
     if self._evaluator is None:  # Worker processes kept for the run.
-      self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir)
+      self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir,
+                                             action_repeat=self.action_repeat)
     return self._evaluator(self._policy(training=False), episodes or self.eval_episodes,
                            self.logger, self.step)
 

@@ -11,9 +11,8 @@ Public API (docs/ARCHITECTURE.md)::
     wm.reward(feat) -> tfd.Normal (unit variance)
     wm.update(data) -> (post, metrics)            # one optimiser step, traceable
     wm.train_step(data)                           # tf.function(update)
-    wm.build(data)      # optional: create variables eagerly from a slice of a
-                        # batch; calling it before compiling ``update`` halves
-                        # the first trace (no variable-creation retrace)
+    wm.build(data=None) # optional: create every variable eagerly (before
+                        # compiling ``update``: no variable-creation retrace)
 
 Methods (``WorldModel.method``): 'mummi' (PoE + per-expert InfoNCE, eq. 17),
 'mummi_b' (PoE + InfoNCE on the fused mean), 'cvrl' (concatenation + bilinear
@@ -84,6 +83,7 @@ class WorldModel(tf.Module):
     if sf_kl == 'learned' and not poe:
       raise ValueError(f"sf_kl='learned' needs a PoE method; {method} concatenates.")
     self.method = method
+    self.action_size = action_size
     self.modalities = mssm_lib.read_modalities(obs_spec)
     self.mssm = mssm_lib.MSSM(
         self.modalities, action_size, fusion if poe else 'concat', sf_input,
@@ -170,7 +170,12 @@ class WorldModel(tf.Module):
     return loss, post, metrics
 
   def _fusion_diagnostics(self, enc, metrics):
-    """Precision shares (is an expert ignored?) and cross-modal distance."""
+    """Precision shares (is an expert ignored?) and cross-modal distance.
+
+    Shares come from the experts' own precisions (eq. 11) whatever the fusion, so
+    they are comparable between 'poe' and 'reference'.  Expert means enter the
+    distance without gradient (it is a metric, not a loss).
+    """
     names = self.mssm.names
     flags = [enc.flags[m] for m in names]
     shares, prior_share = fusion_lib.precision_shares(
@@ -183,10 +188,22 @@ class WorldModel(tf.Module):
       metrics['cross_modal_distance'] = objectives.cross_modal_distance(
           [tf.stop_gradient(enc.means[m]) for m in names], flags)
 
-  def build(self, data):
-    """Creates every variable (and the Adam slots) eagerly from data[:1, :2]."""
+  def build(self, data=None):
+    """Creates every variable (heads and Adam slots included) eagerly.
+
+    From ``data[:1, :2]`` when a batch is given, else from zeros shaped by the
+    observation spec.  Call it before compiling ``update`` (spares the compiled
+    function a retrace for variable creation) and before restoring a checkpoint.
+    """
     if self.opt.built:
       return
+    if data is None:
+      data = {'action': tf.zeros([1, 2, self.action_size]),
+              'reward': tf.zeros([1, 2])}
+      for m, (kind, shape) in self.modalities.items():
+        data[m] = tf.zeros((1, 2) + tuple(shape),
+                           tf.uint8 if kind == 'image' else tf.float32)
+        data[f'{m}_flag'] = tf.ones([1, 2])
     small = {k: v[:1, :2] for k, v in data.items()}
     self.loss(small)
     self.opt.build(self.model_variables)

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import runpy
+import shutil
 import subprocess
 import sys
 
@@ -159,6 +160,15 @@ def test_usage_errors_and_force(exported, tmp_path, capsys):
   assert export.main(['--logdir', str(logdir), '--out', str(out)]) == 2
   assert '--force' in capsys.readouterr().err
   assert (out / 'saved_model.pb').stat().st_mtime_ns == before
+  # A checkpoint of other sizes than config.gin says: one clear line, exit 2.
+  other = tmp_path / 'other'
+  shutil.copytree(logdir, other)
+  config = (other / 'config.gin').read_text()
+  (other / 'config.gin').write_text(config.replace(
+      'WorldModel.deter = 8', 'WorldModel.deter = 16'))
+  assert export.main(['--logdir', str(other), '--out', str(tmp_path / 'y')]) == 2
+  assert 'does not match' in capsys.readouterr().err
+  assert not (tmp_path / 'y').exists()
   # --force replaces it; here with the stochastic, MPC-free variant.
   assert export.main(['--logdir', str(logdir), '--out', str(out), '--force',
                       '--no-mpc', '--stochastic']) == 0

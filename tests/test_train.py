@@ -1,5 +1,6 @@
 """End-to-end runs of the main job on a real Natural MuJoCo task, all three modalities."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -88,6 +89,7 @@ def check_run(logdir):
                'test/return_high', 'train/missing/rgb', 'test/missing_high/depth'):
     assert name in metrics, name
   assert metrics['step'] == 480
+  assert metrics['test/length'] == 120 and metrics['train/length'] == 120  # env steps
   assert 0.2 < metrics['train/missing/rgb'] < 0.55  # 37.5 % target
   assert metrics['test/missing_high/touch'] > 0.6
   assert (logdir / 'checkpoints' / 'checkpoint').exists()
@@ -184,3 +186,42 @@ def test_resume_after_sigkill(tmp_path):
   assert set(kept) <= set(final)  # no completed episode lost
   assert replay_lib.count_steps(tmp_path / 'episodes') * 2 == 720
   assert merged(read_metrics(tmp_path))['step'] == 720
+
+
+def test_table_wiping_short_run_writes_both_cameras(tmp_path):
+  if importlib.util.find_spec('robosuite') is None:  # Never import it here (TF process).
+    pytest.skip('Table Wiping needs tools/install_robosuite.sh')
+  extra = ['mummi_tf.envs.make.time_limit = 40', 'Trainer.steps = 160', 'Trainer.prefill = 80',
+           'Trainer.train_every = 40', 'Trainer.eval_every = 160', 'Trainer.log_every = 40']
+  assert train.main(args(tmp_path, task='table_wiping', extra=extra)) == 0
+  episodes = replay_lib.episode_files(tmp_path / 'episodes')
+  assert replay_lib.count_steps(tmp_path / 'episodes') * 2 == 160  # early ends are allowed
+  episode = max((replay_lib.load_episode(p) for p in episodes), key=lambda e: len(e['reward']))
+  for camera in ('workspace', 'eye_in_hand'):
+    assert episode[camera].shape[1:] == (64, 64, 3) and episode[camera].dtype == np.uint8
+    present = episode[f'{camera}_flag'] > 0
+    assert episode[camera][present].std() > 5  # real pictures where present
+  assert 'WorldModel.fused = 16' in (tmp_path / 'config.gin').read_text()
+  metrics = merged(read_metrics(tmp_path))
+  for name in ('test/return_none', 'test/return_medium', 'test/return_robot_camera_only',
+               'test/missing_robot_camera_only/workspace'):
+    assert name in metrics, name
+  assert metrics['test/missing_robot_camera_only/workspace'] == 1.0
+  assert metrics['test/missing_robot_camera_only/eye_in_hand'] == 0.0
+
+
+def test_training_process_never_loads_simulators():
+  """dm_control or robosuite beside TF crash the process at exit: only workers load them."""
+  code = '''
+import sys
+from mummi_tf import train
+for task, method in (('walker_walk', 'mummi'), ('table_wiping', 'mssm_e')):
+  train.configure(train.parse_args(['--task', task, '--logdir', '/nonexistent',
+                                    '--gin_file', method, '--gin_file', 'quick']))
+import tensorflow
+loaded = sorted({m.split('.')[0] for m in sys.modules} & {'dm_control', 'robosuite'})
+assert not loaded, loaded
+'''
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]

@@ -3,7 +3,8 @@
 ``run(pairs, methods, out, steps, ...)`` generates random-action data for every sensor
 pair, trains one ``ToyModel`` per method on the same data, scores it with
 ``toy.metrics.evaluate`` and draws ``latents_<pair>.png``; it returns (and writes to
-``out/results.json``) ``{'settings': ..., 'results': {pair: {method: metrics}}, 'figures': {pair: png}}``.
+``out/results.json``) ``{'settings': ..., 'results': {pair: {method: metrics}},
+'figures': {pair: png}}``. ``table(report)`` renders it as a markdown table.
 """
 import json
 import pathlib
@@ -36,11 +37,13 @@ def train_and_score(pair, method, train, fit, test, *, steps, batch, seed, size,
   test_embed = dict(model.embed(test), state=test['state'])
   result = toy_metrics.evaluate(fit_embed, test_embed, model.modalities)
   result['train_seconds'] = seconds
+  result['model'] = {'kl_weight': model.kl_weight, 'free_nats': model.free_nats,
+                     'decoder_std': model.decoder_std, 'latent': model.latent}
   result['final_loss'] = history[-1]
   return result, test_embed
 
 
-def run(pairs, methods, out, *, steps=1500, samples=4000, test_samples=1000, batch=128,
+def run(pairs, methods, out, *, steps=1200, samples=4000, test_samples=1000, batch=64,
         seed=0, episode_length=20, size=(64, 64), log=print, **model_kw):
   for pair in pairs:
     toy_data.check_pair(pair)

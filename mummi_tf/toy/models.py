@@ -60,10 +60,10 @@ class ToyModel(tf.Module):
                clip=100.0):
     """``obs_spec``: dict of dm_env specs (modalities; ``state`` and ``*_flag`` ignored).
     ``latent``: size of s; ``depth``: conv channels multiplier; ``units``: MLP width;
-    ``kl_weight``: None = 1 for the ELBOs, 1e-2 for MuMMI; ``free_nats``: the KL
-    term is clipped below at this many nats (the MSSM's free nats, 3); ``decoder_std``: 'learned'
-    or a fixed std of the reconstruction Gaussians (in preprocessed units); ``lambdas``: {modality:
-    weight} of eq. (17), default 1 each; ``lr``: Adam learning rate."""
+    ``kl_weight``: None = 1 for the ELBOs, 1e-2 for MuMMI; ``free_nats``: the KL term is
+    clipped below at this many nats (the MSSM's free nats, 3); ``decoder_std``: 'learned'
+    or a fixed std of the reconstruction Gaussians (preprocessed units); ``lambdas``:
+    {modality: weight} of eq. (17), default 1 each; ``lr``: Adam learning rate."""
     super().__init__(name=f'toy_{method}')
     if method not in METHODS:
       raise ValueError(f'Unknown toy method {method!r}; valid: {", ".join(METHODS)}.')

@@ -2,6 +2,7 @@
 import gin
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras as keras
 
 TINY = dict(deter=8, stoch=4, fused=8, hidden=8, cnn_depth=2, mlp_units=8,
@@ -12,6 +13,7 @@ ACTION = 3
 
 @pytest.fixture(autouse=True)
 def clean_gin_and_policy():
+  tf.random.set_seed(0)  # Initialisers and samples: reproducible test runs.
   yield
   gin.clear_config()
   keras.mixed_precision.set_global_policy('float32')

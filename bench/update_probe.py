@@ -1,0 +1,135 @@
+"""Times `Agent.train` (world model + actor + value update), run as `python -m bench.update_probe`.
+
+One configuration per fresh process: the Keras mixed-precision policy is global and must be
+set before the model is built, so each (method, precision, jit) gets its own interpreter.
+Inputs are random arrays of the Natural MuJoCo specs (rgb (64,64,3) uint8, depth (64,64,1)
+uint8, touch (2,) float32, their flags, action (6,)); sizes are the code's defaults, the
+paper's (h 200, s^c 30, s^f 1024), unless `--tiny`.
+
+    python -m bench.update_probe --method mummi --precision float32 [--jit] \
+        --batch 50 --length 50 --warmup 1 --repeats 5
+
+Prints `RESULT {"first_s": ..., "times": [...], "params": ...}`: the first call (tracing,
+excluded from `times`), then `repeats` timed calls after `warmup` untimed ones.
+"""
+import argparse
+import json
+import pathlib
+import time
+
+import dm_env
+import gin
+import numpy as np
+
+GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / 'gin'
+ACTION_SIZE = 6
+IMAGES = {'rgb': (64, 64, 3), 'depth': (64, 64, 1)}
+VECTORS = {'touch': (2,)}
+# Tiny sizes for --smoke (the same keys as tests/test_agent.py's TINY).
+TINY = {
+    'WorldModel.deter': 8, 'WorldModel.stoch': 4, 'WorldModel.fused': 8,
+    'WorldModel.hidden': 8, 'WorldModel.cnn_depth': 2, 'WorldModel.mlp_units': 8,
+    'WorldModel.embed': 8, 'WorldModel.expert_hidden': 8, 'WorldModel.reward_units': 8,
+    'Actor.units': 8, 'Actor.layers': 2, 'Value.units': 8, 'Value.layers': 2,
+    'ActorCritic.horizon': 3, 'ActorCritic.mpc_horizon': 3,
+}
+
+
+def obs_spec():
+  """The Natural MuJoCo observation spec (docs/ARCHITECTURE.md) without `state`."""
+  spec = {}
+  for name, shape in IMAGES.items():
+    spec[name] = dm_env.specs.Array(shape, np.uint8, name)
+  for name, shape in VECTORS.items():
+    spec[name] = dm_env.specs.Array(shape, np.float32, name)
+  for name in list(spec):
+    spec[f'{name}_flag'] = dm_env.specs.Array((), np.float32, f'{name}_flag')
+  return spec
+
+
+def action_spec():
+  return dm_env.specs.BoundedArray((ACTION_SIZE,), np.float32, -1.0, 1.0)
+
+
+def random_batch(batch, length, seed=0):
+  """A training batch (B, T, ...) of random values of the right dtypes; 37.5 % missing."""
+  rng = np.random.default_rng(seed)
+  data = {}
+  for name, spec in obs_spec().items():
+    shape = (batch, length) + spec.shape
+    if spec.dtype == np.uint8:
+      data[name] = rng.integers(0, 256, shape, np.uint8)
+    elif name.endswith('_flag'):
+      data[name] = (rng.random(shape) >= 0.375).astype(np.float32)
+    else:
+      data[name] = rng.normal(size=shape).astype(np.float32)
+  data['action'] = rng.uniform(-1, 1, (batch, length, ACTION_SIZE)).astype(np.float32)
+  data['reward'] = rng.normal(size=(batch, length)).astype(np.float32)
+  data['discount'] = np.ones((batch, length), np.float32)
+  data['is_first'] = np.zeros((batch, length), bool)
+  data['is_first'][:, 0] = True
+  return data
+
+
+def configure(method, tiny=False, bindings=()):
+  """gin/<method>.gin, then the tiny sizes (if asked) and `bindings`."""
+  from mummi_tf import agent  # noqa: F401  (registers the configurables)
+  gin.clear_config()
+  extra = [f'{k} = {v}' for k, v in TINY.items()] if tiny else []
+  gin.parse_config_files_and_bindings([str(GIN_DIR / f'{method}.gin')],
+                                      extra + list(bindings))
+
+
+def build_agent(method, policy='float32', tiny=False, bindings=()):
+  """A fresh untrained Agent of `method` under the Keras policy `policy`."""
+  from mummi_tf import agent as agent_lib
+  from mummi_tf import precision
+  configure(method, tiny, bindings)
+  name = precision.set_policy(policy)
+  return agent_lib.Agent(obs_spec(), action_spec()), name
+
+
+def time_updates(method, policy, jit, batch, length, warmup, repeats, tiny=False):
+  import tensorflow as tf
+  agent, policy_name = build_agent(method, policy, tiny)
+  train = agent.train
+  if jit:
+    train = tf.function(agent.train.python_function, jit_compile=True)
+  data = {k: tf.constant(v) for k, v in random_batch(batch, length).items()}
+
+  def call():
+    start = time.perf_counter()
+    metrics = train(data)
+    float(metrics['model_loss'])  # waits for the step
+    return time.perf_counter() - start
+
+  first = call()
+  for _ in range(max(0, warmup - 1)):
+    call()
+  times = [call() for _ in range(repeats)]
+  params = sum(int(np.prod(v.shape)) for v in agent.trainable_variables)
+  return {'method': method, 'policy': policy_name, 'jit': bool(jit), 'batch': batch,
+          'length': length, 'first_s': first, 'times': times, 'params': params}
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--method', required=True)
+  parser.add_argument('--precision', default='float32')
+  parser.add_argument('--jit', action='store_true')
+  parser.add_argument('--batch', type=int, default=50, help='sequences')
+  parser.add_argument('--length', type=int, default=50, help='steps per sequence')
+  parser.add_argument('--warmup', type=int, default=1, help='untimed calls, the first included')
+  parser.add_argument('--repeats', type=int, default=5)
+  parser.add_argument('--tiny', action='store_true', help='tiny model sizes (smoke mode)')
+  args = parser.parse_args(argv)
+  try:
+    result = time_updates(args.method, args.precision, args.jit, args.batch, args.length,
+                          args.warmup, args.repeats, args.tiny)
+  except Exception as e:  # noqa: BLE001 - reported to the harness as the figure's note
+    result = {'method': args.method, 'error': f'{type(e).__name__}: {" ".join(str(e).split())[:300]}'}
+  print('RESULT ' + json.dumps(result), flush=True)
+
+
+if __name__ == '__main__':
+  main()
