@@ -26,16 +26,16 @@ def stats(samples):
 
 
 def figure(name, samples, unit, baseline=None, baseline_samples=None, goal=None,
-           notes='', **extra):
+           notes='', summary=None, **extra):
   """One results entry; ``baseline`` defaults to the median of ``baseline_samples``.
 
-  ``goal``: None or (kind, threshold) with kind in GOAL_TEXT. A lower-is-better ratio
-  compares value/baseline; ``ratio_min`` figures pass their own speed-up as samples
-  (e.g. baseline time / time) so that ``ratio`` reads as 'x times faster'.
+  ``samples``: the repeats, or None with ``summary`` = (median, min, max, repeats) when
+  the measuring code returns only those. ``ratio`` is always value / baseline;
+  ``goal``: None (reported only) or (kind, threshold) with kind in GOAL_TEXT.
   """
-  median, lo, hi, repeats = stats(samples)
+  median, lo, hi, repeats = summary if summary is not None else stats(samples)
   entry = {'name': name, 'value': median, 'unit': unit, 'median': median, 'min': lo,
-           'max': hi, 'repeats': repeats, 'samples': [float(s) for s in samples]}
+           'max': hi, 'repeats': int(repeats), 'samples': [float(s) for s in samples or ()]}
   if baseline_samples is not None:
     b_median, b_lo, b_hi, b_repeats = stats(baseline_samples)
     baseline = b_median

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from mummi_tf import behavior
 from mummi_tf import mssm
+from mummi_tf import precision
 from mummi_tf import world_model as world_model_lib
 
 LATENT_KEYS = ('mean', 'std', 'stoch', 'deter')
@@ -56,6 +57,7 @@ class Agent(tf.Module):
     self.world_model = world_model_lib.WorldModel(obs_spec, self.action_size)
     self.behavior = behavior.ActorCritic(self.action_size)
     self._build()
+    self.train = precision.compile_fn(self._train)  # gin: jit_compile
 
   def _build(self):
     """Creates every network variable eagerly (restore and export need them)."""
@@ -67,11 +69,11 @@ class Agent(tf.Module):
     post, _ = self.world_model.obs_step(self.world_model.initial_state(1),
                                         tf.zeros([1, self.action_size]), obs)
     self.world_model.reward(self.world_model.feat(post))
+    self.world_model.build()  # heads and Adam slots: no retrace, complete restores
     self.behavior.build(self.world_model.feat_size)
 
   # ------------------------------------------------------------------ training
-  @tf.function
-  def train(self, batch):
+  def _train(self, batch):
     """World-model update, then actor and value updates (appendix A).
 
     Returns a dict of scalar metrics: the world model's (``model_loss``, ...)

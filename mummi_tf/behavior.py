@@ -222,6 +222,8 @@ class ActorCritic(tf.Module):
     feat = tf.zeros([1, feat_size], tf.float32)
     self.actor.params(feat)
     self.value(feat)
+    self.actor_opt.build(self.actor.trainable_variables)
+    self.value_opt.build(self.value.trainable_variables)
 
   @staticmethod
   def _reward_mode(world_model, feat):

@@ -46,6 +46,10 @@ def read_modalities(obs_spec):
       continue
     shape, dtype = _spec_shape_dtype(spec)
     if len(shape) == 3 and dtype == np.uint8:
+      if min(shape[:2]) < 46:
+        raise ValueError(f'image {name!r}: {shape} is too small for the 4-layer '
+                         'conv encoder; valid are images of at least 46x46 '
+                         '(64x64 as in the paper).')
       out[name] = ('image', shape)
     elif len(shape) == 1 and dtype == np.float32:
       out[name] = ('vector', shape)
@@ -177,11 +181,10 @@ class MSSM(tf.Module):
       x = tf.cast(x, dtype)
       return tf.transpose(x, [1, 0] + list(range(2, x.shape.rank)))
 
-    sf, action = swap(sf), swap(action)
-    batch = tf.shape(action)[1]
     if is_first is None:
       is_first = tf.zeros(tf.shape(action)[:2], tf.float32)
-    is_first = swap(is_first)
+    sf, action, is_first = swap(sf), swap(action), swap(is_first)
+    batch = tf.shape(action)[1]
     if state is None:
       state = self.initial_state(batch)
 

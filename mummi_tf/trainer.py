@@ -15,6 +15,7 @@ from mummi_tf import driver as driver_lib
 from mummi_tf import envs as envs_lib
 from mummi_tf import evaluation
 from mummi_tf import logger as logger_lib
+from mummi_tf import precision
 from mummi_tf import replay as replay_lib
 from mummi_tf import world_model
 
@@ -83,6 +84,7 @@ class Trainer:
     self.envs = [envs_lib.make(self.task, seed=self.seed + 100 * episodes_done + i)
                  for i in range(self.num_envs)]
     obs_spec, action_spec = self.envs[0].observation_spec(), self.envs[0].action_spec()
+    precision.set_policy()  # gin; before any layer is built
     self.agent = agent_lib.Agent(obs_spec, action_spec)
     self.logger = logger_lib.Logger(self.logdir)
     self.updates = tf.Variable(0, dtype=tf.int64, name='updates')

@@ -97,6 +97,10 @@ class WorldModel(tf.Module):
     else:
       weights = {m: (image_weight if kind == 'image' else vector_weight)
                  for m, (kind, _) in self.modalities.items()}
+      unknown = set(infonce_weights or {}) - set(weights)
+      if unknown:
+        raise ValueError(f'infonce_weights: unknown modalities {sorted(unknown)}; '
+                         f'valid are {sorted(weights)}.')
       weights.update(infonce_weights or {})
       weights['fused'] = fused_weight
       self.heads = methods_lib.ContrastiveHeads(

@@ -37,7 +37,7 @@ def main(argv=None):
   parser.add_argument('--batch', type=int, default=64,
                       help='batch size (MuMMI: batch - 1 InfoNCE negatives)')
   parser.add_argument('--latent', type=int, default=2, help='size of the latent s')
-  parser.add_argument('--lr', type=float, default=1e-3)
+  parser.add_argument('--lr', type=float, default=3e-3, help='Adam learning rate (all methods)')
   args = parser.parse_args(argv)
   for name in ('steps', 'samples', 'test_samples', 'latent'):
     if getattr(args, name) < 1:

@@ -27,20 +27,23 @@ def test_read_modalities_from_dm_env_and_tuple_specs():
   assert set(mssm.read_modalities(obs_spec())) == {'rgb', 'depth', 'touch'}
   with pytest.raises(ValueError, match='rank-3 uint8 images'):
     mssm.read_modalities({'rgb': ((64, 64, 3), np.float32)})
+  with pytest.raises(ValueError, match='at least 46x46'):
+    mssm.read_modalities({'rgb': ((32, 32, 3), np.uint8)})
 
 
 @pytest.mark.parametrize('kwargs, match', [
     ({'method': 'planet'}, 'mummi, mummi_b, cvrl, dreamer, mssm_e'),
     ({'method': 'mummi', 'fusion': 'mean'}, 'poe or reference'),
     ({'method': 'mummi', 'sf_input': 'mode'}, 'mean, sample'),
-    ({'method': 'dreamer', 'sf_kl': 'learned'}, 'needs a PoE method')])
+    ({'method': 'dreamer', 'sf_kl': 'learned'}, 'needs a PoE method'),
+    ({'infonce_weights': {'sound': 1.0}}, r"valid are \['depth', 'rgb', 'touch'\]")])
 def test_bad_options_name_valid_ones(kwargs, match):
   with pytest.raises(ValueError, match=match):
     WorldModel(obs_spec(), ACTION, **kwargs, **TINY)
 
 
 def test_reconstruction_methods_need_64x64_images():
-  spec = {'rgb': ((32, 32, 3), np.uint8)}
+  spec = {'rgb': ((48, 48, 3), np.uint8)}
   with pytest.raises(ValueError, match='64x64'):
     WorldModel(spec, ACTION, method='dreamer', **TINY)
 
@@ -60,6 +63,9 @@ def test_contract_api_shapes_and_dtypes():
   assert wm.reward(feat).sample().shape == (2,)
   post, prior = wm.observe(data)
   assert post['stoch'].shape == (2, 4, 4) and prior['deter'].shape == (2, 4, 8)
+  del data['is_first']  # optional key; B != T catches a transposed default
+  post, _ = wm.observe({k: v[:, :3] for k, v in data.items()})
+  assert post['deter'].shape == (2, 3, 8)
   assert all(v.dtype == tf.float32 for v in post.values())
 
 
@@ -115,7 +121,7 @@ def test_loss_falls_when_overfitting_one_batch(method, tmp_path):
           'cvrl': 'infonce/fused', 'dreamer': 'recon_loss/rgb',
           'mssm_e': 'recon_loss/rgb'}[method]
   history = []
-  for _ in range(80):
+  for _ in range(120):
     _, metrics = wm.train_step(data)
     history.append((float(metrics['model_loss']), float(metrics[term])))
   (loss0, term0), (loss1, term1) = (np.mean(history[:10], 0),
@@ -176,9 +182,14 @@ def test_set_policy_validates_and_auto_is_bfloat16_on_cpu():
 
 @pytest.mark.parametrize('method', METHODS)
 def test_method_gin_files_select_the_method(method):
-  gin.parse_config_file(f'gin/{method}.gin')
+  # The order of mummi_tf.train: task family first, then the method file.
+  gin.parse_config_files_and_bindings(['gin/table_wiping.gin', f'gin/{method}.gin'], [])
+  assert gin.query_parameter('WorldModel.fused') == 256  # the family's s^f survives
+  gin.clear_config()
+  gin.parse_config_files_and_bindings(['gin/envs_dmc.gin', f'gin/{method}.gin'], [])
   assert gin.query_parameter('WorldModel.method') == method
   assert gin.query_parameter('WorldModel.fused') == 1024
+  assert gin.query_parameter('WorldModel.deter') == 200
   wm = WorldModel(obs_spec(), ACTION)
   assert wm.method == method and wm.feat_size == 230
 
