@@ -78,9 +78,11 @@ class Trainer:
 
   def _setup(self):
     self.logdir.mkdir(parents=True, exist_ok=True)
-    self.replay = replay_lib.Replay(self.logdir / 'episodes', seed=self.seed)
     self.step = replay_lib.count_steps(self.logdir / 'episodes') * self.action_repeat
     episodes_done = len(replay_lib.episode_files(self.logdir / 'episodes'))
+    if self.step:  # A resumed run continues the random streams instead of repeating them.
+      tf.random.set_seed(self.seed + self.step)
+    self.replay = replay_lib.Replay(self.logdir / 'episodes', seed=[self.seed, self.step])
     self.envs = [envs_lib.make(self.task, seed=self.seed + 100 * episodes_done + i)
                  for i in range(self.num_envs)]
     obs_spec, action_spec = self.envs[0].observation_spec(), self.envs[0].action_spec()

@@ -225,3 +225,21 @@ assert not loaded, loaded
   result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                           timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_evaluate_tool_writes_table(mummi_run, tmp_path):
+  sys.path.insert(0, str(train.REPO / 'tools'))
+  try:
+    import evaluate
+  finally:
+    sys.path.pop(0)
+  out = tmp_path / 'table'
+  assert evaluate.main(['--logdirs', str(mummi_run), '--episodes', '2', '--out', str(out)]) == 0
+  markdown = out.with_suffix('.md').read_text()
+  assert '| task | missing data | mummi |' in markdown
+  for level in ('none', 'medium', 'high'):
+    assert f'| walker_walk | {level} | ' in markdown
+  rows = out.with_suffix('.csv').read_text().splitlines()
+  assert rows[0] == 'task,method,condition,mean,std,episodes'
+  assert len(rows) == 4 and all(r.endswith(',2') for r in rows[1:])
+  assert evaluate.main(['--logdirs', str(tmp_path), '--out', str(out)]) == 2
