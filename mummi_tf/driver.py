@@ -34,12 +34,16 @@ def _reset_all(envs):
   return [env.reset() for env in envs]
 
 
-def _step_all(envs, actions):
+def _step_all(envs, actions, meanwhile):
+  """Steps every env; ``meanwhile()`` runs while worker processes step and render."""
   if all(hasattr(e, 'step_async') for e in envs):
     for env, action in zip(envs, actions):
       env.step_async(action)
+    meanwhile()
     return [env.step_wait() for env in envs]
-  return [env.step(a) for env, a in zip(envs, actions)]
+  timesteps = [env.step(a) for env, a in zip(envs, actions)]
+  meanwhile()
+  return timesteps
 
 
 class Driver:
@@ -48,7 +52,8 @@ class Driver:
   ``policy(obs, state) -> (actions, state)`` gets the batched observations plus ``is_first``
   (B,) and must reset its state rows where ``is_first`` is set. Each completed episode is
   passed to every callback as ``callback(episode, env_index)``. Unfinished episodes carry on
-  across calls, so collection can be interleaved with training.
+  across calls. ``meanwhile(step)`` (optional) runs in this process while the env workers
+  step, so training overlaps collection.
   """
 
   def __init__(self, envs, callbacks=()):
@@ -63,7 +68,7 @@ class Driver:
     self._episodes = [None] * len(self.envs)
     self._state = None
 
-  def __call__(self, policy, steps=0, episodes=0):
+  def __call__(self, policy, steps=0, episodes=0, meanwhile=None):
     step = episode = 0
     while (steps and step < steps) or (episodes and episode < episodes):
       if self._timesteps is None:
@@ -74,7 +79,8 @@ class Driver:
       obs['is_first'] = np.array([len(ep) == 1 for ep in self._episodes])
       actions, self._state = policy(obs, self._state)
       actions = np.asarray(actions, np.float32)
-      self._timesteps = _step_all(self.envs, actions)
+      self._timesteps = _step_all(
+          self.envs, actions, (lambda: meanwhile(step)) if meanwhile else (lambda: None))
       step += len(self.envs)
       for i, (timestep, action) in enumerate(zip(self._timesteps, actions)):
         self._episodes[i].append(_transition(timestep, action, False))

@@ -140,9 +140,27 @@ class Trainer:
       self._close()
     return 0
 
-  def _collect(self, policy, env_steps):
-    agent_steps, _ = self.driver(policy, steps=max(1, env_steps // self.action_repeat))
+  def _collect(self, policy, env_steps, meanwhile=None):
+    agent_steps, _ = self.driver(policy, steps=max(1, env_steps // self.action_repeat),
+                                 meanwhile=meanwhile)
     self.step += agent_steps * self.action_repeat
+
+  def _overlapped_training(self, dataset, env_steps):
+    """The round's ``train_steps`` updates spread evenly over its collection steps.
+
+    Each update runs while the env workers step and render (the same ratio of updates to
+    env steps as upstream's train-then-collect rounds, without leaving the CPU idle).
+    """
+    agent_steps = max(1, env_steps // self.action_repeat)
+    per_step = self.num_envs
+
+    def meanwhile(step):
+      done = self.train_steps * step // agent_steps
+      due = self.train_steps * min(step + per_step, agent_steps) // agent_steps
+      for _ in range(due - done):
+        self._train_once(dataset)
+
+    return meanwhile
 
   def _loop(self):
     bar = tqdm.tqdm(total=self.steps, initial=min(self.step, self.steps), unit='step',
@@ -158,8 +176,8 @@ class Trainer:
         self._collect(random_policy, min(self.train_every, self.prefill - self.step))
       else:
         dataset = dataset or iter(self.replay.dataset(self.batch_size, self.batch_length))
-        self._train(dataset)
-        self._collect(self._policy(training=True), self.train_every)
+        self._collect(self._policy(training=True), self.train_every,
+                      self._overlapped_training(dataset, self.train_every))
         self.manager.save(checkpoint_number=self.step)
       if self.step // self.eval_every > last['eval'] and self.step >= self.prefill:
         last['eval'] = self.step // self.eval_every
@@ -178,11 +196,10 @@ class Trainer:
     self.logger.write(self.step)
     bar.close()
 
-  def _train(self, dataset):
-    for _ in range(self.train_steps):
-      metrics = self.agent.train(next(dataset))
-      self.updates.assign_add(1)
-      self.logger.add({k: v.numpy() for k, v in metrics.items()})
+  def _train_once(self, dataset):
+    metrics = self.agent.train(next(dataset))
+    self.updates.assign_add(1)
+    self.logger.add({k: v.numpy() for k, v in metrics.items()})
 
   def _evaluate(self, episodes=None):
     if self._evaluator is None:  # Worker processes kept for the run.
