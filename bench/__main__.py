@@ -157,6 +157,8 @@ def main(argv=None):
       merged = {**{k: v for k, v in old.items() if k not in results}, **results}
     except (OSError, KeyError, ValueError):
       pass
+    group = lambda key: FIGURES.index(key.split('/')[0]) if key.split('/')[0] in FIGURES else 99
+    merged = dict(sorted(merged.items(), key=lambda kv: group(kv[0])))  # stable in a group
   command = 'python -m bench ' + shlex.join(argv if argv is not None else sys.argv[1:])
   options = {'only': names, 'repeats': repeats, 'smoke': args.smoke,
              'update_batch': args.update_batch, 'update_length': args.update_length,

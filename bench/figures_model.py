@@ -63,8 +63,9 @@ def precision_figures(runs, base, opts):
         name, r['times'], UNIT,
         baseline_samples=base.get('times') if 'error' not in base else None,
         goal=PRECISION_GOAL,
-        notes=_describe(r, opts) + '; baseline: float32, plain tf.function (the '
-              'update/mummi run); goal: >= 1.25x faster, i.e. time ratio <= 0.8',
+        notes=_describe(r, opts) + '; baseline: float32, plain tf.function (the float32 '
+              'MuMMI probe of this invocation, = update/mummi when both ran); goal: >= 1.25x '
+              'faster, i.e. time ratio <= 0.8',
         trace_s=r['first_s'], params=r['params'])
     entry['speedup'] = 1 / entry['ratio'] if entry['ratio'] else None
     out[name] = entry

@@ -148,7 +148,12 @@ class Replay:
     return {k: np.stack([row[k] for row in rows]) for k in rows[0]}
 
   def dataset(self, batch, length, prefetch=2):
-    """A ``tf.data`` pipeline of batches from :meth:`sample`, prefetched in a thread."""
+    """A ``tf.data`` pipeline of batches from :meth:`sample`.
+
+    ``prefetch`` > 0 samples that many batches ahead in a background thread: faster, but then
+    which episodes a batch can contain depends on timing. With 0 each batch is sampled when it
+    is taken, so a seeded run is reproducible.
+    """
     import tensorflow as tf  # Replay itself stays usable without TF.
     example = self.sample(1, length)
     signature = {k: tf.TensorSpec((batch, length) + v.shape[2:], v.dtype)
@@ -158,5 +163,5 @@ class Replay:
       while True:
         yield self.sample(batch, length)
 
-    return tf.data.Dataset.from_generator(
-        generator, output_signature=signature).prefetch(prefetch)
+    dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
+    return dataset.prefetch(prefetch) if prefetch else dataset

@@ -56,7 +56,7 @@ class Trainer:
 
   def __init__(self, logdir, task, seed, steps=2_000_000, prefill=5000, train_every=1000,
                train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
-               eval_episodes=1, num_envs=1, log_every=1000, deterministic=True):
+               eval_episodes=1, num_envs=1, log_every=1000, prefetch=0, deterministic=True):
     self.logdir = pathlib.Path(logdir)
     self.task, self.seed = task, int(seed)
     self.steps, self.prefill = int(steps), int(prefill)
@@ -64,6 +64,7 @@ class Trainer:
     self.batch_size, self.batch_length = int(batch_size), int(batch_length)
     self.eval_every, self.eval_episodes = int(eval_every), int(eval_episodes)
     self.num_envs, self.log_every = int(num_envs), int(log_every)
+    self.prefetch = int(prefetch)  # batches sampled ahead; 0 keeps seeded runs reproducible
     self.action_repeat = int(make_option('action_repeat'))
     self._evaluator = None
     self._seed_everything(deterministic)
@@ -175,7 +176,8 @@ class Trainer:
       if self.step < self.prefill:
         self._collect(random_policy, min(self.train_every, self.prefill - self.step))
       else:
-        dataset = dataset or iter(self.replay.dataset(self.batch_size, self.batch_length))
+        dataset = dataset or iter(self.replay.dataset(self.batch_size, self.batch_length,
+                                                        self.prefetch))
         self._collect(self._policy(training=True), self.train_every,
                       self._overlapped_training(dataset, self.train_every))
         self.manager.save(checkpoint_number=self.step)
