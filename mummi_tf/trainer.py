@@ -3,11 +3,11 @@
 import inspect
 import json
 import pathlib
-import random
 
 import gin
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 import tqdm
 
 from mummi_tf import agent as agent_lib
@@ -71,9 +71,9 @@ class Trainer:
 
   # ----------------------------------------------------------------------- set-up
   def _seed_everything(self, deterministic):
-    random.seed(self.seed)
-    np.random.seed(self.seed)
-    tf.random.set_seed(self.seed)
+    # Python, numpy, TF and tf_keras's own initializer seed stream (which outlives
+    # tf.random.set_seed and would make a run depend on what the process did before).
+    keras.utils.set_random_seed(self.seed)
     if deterministic:
       tf.config.experimental.enable_op_determinism()
 
@@ -81,8 +81,9 @@ class Trainer:
     self.logdir.mkdir(parents=True, exist_ok=True)
     self.step = replay_lib.count_steps(self.logdir / 'episodes') * self.action_repeat
     episodes_done = len(replay_lib.episode_files(self.logdir / 'episodes'))
+    self.episodes = episodes_done
     if self.step:  # A resumed run continues the random streams instead of repeating them.
-      tf.random.set_seed(self.seed + self.step)
+      keras.utils.set_random_seed(self.seed + self.step)
     self.replay = replay_lib.Replay(self.logdir / 'episodes', seed=[self.seed, self.step])
     self.envs = [envs_lib.make(self.task, seed=self.seed + 100 * episodes_done + i)
                  for i in range(self.num_envs)]
@@ -119,10 +120,11 @@ class Trainer:
   # --------------------------------------------------------------------- callbacks
   def _on_episode(self, episode, index):
     self.replay.add(episode)
+    self.episodes += 1
     length = len(episode['reward']) - 1
     self.logger.scalar('train/return', episode['reward'].sum())
     self.logger.scalar('train/length', length * self.action_repeat)
-    self.logger.scalar('episodes', self.replay.num_episodes)
+    self.logger.scalar('episodes', self.episodes)
     for modality, fraction in evaluation.missing_fractions(episode).items():
       self.logger.scalar(f'train/missing/{modality}', fraction)
 

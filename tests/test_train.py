@@ -38,9 +38,6 @@ TINY = [
     'WorldModel.reward_units = 16',
     'Actor.units = 16',
     'Value.units = 16',
-    # Bit-reproducible runs need float32: oneDNN's bfloat16 kernels round differently
-    # depending on process history (mixed precision is covered in tests/model).
-    "set_policy.precision = 'float32'",
 ]
 METHODS = ('mummi', 'mummi_b', 'cvrl', 'dreamer', 'mssm_e')
 
