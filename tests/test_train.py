@@ -243,3 +243,12 @@ def test_evaluate_tool_writes_table(mummi_run, tmp_path):
   assert rows[0] == 'task,method,condition,mean,std,episodes'
   assert len(rows) == 4 and all(r.endswith(',2') for r in rows[1:])
   assert evaluate.main(['--logdirs', str(tmp_path), '--out', str(out)]) == 2
+
+
+def test_toy2d_world_is_usable_by_the_trainer(tmp_path):
+  assert train.main(args(tmp_path, task='toy2d_position_camera')) == 0
+  episode = replay_lib.load_episode(replay_lib.episode_files(tmp_path / 'episodes')[0])
+  assert episode['position'].shape == (61, 2) and episode['camera'].dtype == np.uint8
+  metrics = merged(read_metrics(tmp_path))
+  assert {'precision_share/position', 'precision_share/camera', 'test/return_high'} <= set(
+      metrics)
