@@ -30,12 +30,6 @@ def conditions(levels=('none', 'medium', 'high'), remove=(), env_options=None):
   return result
 
 
-def missing_fractions(episode):
-  """The measured missing fraction of each modality (the reset step excluded)."""
-  return {k[:-len('_flag')]: float(1.0 - np.mean(v[1:]))
-          for k, v in episode.items() if k.endswith('_flag')}
-
-
 def video_frames(episode):
   """The agent's view of its first image modality (missing frames show black)."""
   for key, value in episode.items():
@@ -48,8 +42,8 @@ def video_frames(episode):
 class Evaluator:
   """Owns one environment per condition and runs evaluation episodes with a policy."""
 
-  def __init__(self, task, seed, logdir=None, condition_options=None, action_repeat=1):
-    self.conditions = condition_options or conditions()
+  def __init__(self, task, seed, logdir=None, action_repeat=1):
+    self.conditions = conditions()
     self.logdir = logdir
     self.action_repeat = action_repeat
     self.envs = {name: envs_lib.make(task, seed=seed + 10_000 + i, **opts)
@@ -78,7 +72,7 @@ class Evaluator:
       if name == 'none':
         logger.scalar('test/return', ret)
         logger.scalar('test/length', length)
-      for modality, fraction in missing_fractions(episode).items():
+      for modality, fraction in envs_lib.missing_fraction(episode).items():
         logger.scalar(f'test/missing_{name}/{modality}', fraction)
     frames = video_frames(episodes[0]) if episodes else None
     if frames is not None:

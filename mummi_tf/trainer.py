@@ -125,7 +125,7 @@ class Trainer:
     self.logger.scalar('train/return', episode['reward'].sum())
     self.logger.scalar('train/length', length * self.action_repeat)
     self.logger.scalar('episodes', self.episodes)
-    for modality, fraction in evaluation.missing_fractions(episode).items():
+    for modality, fraction in envs_lib.missing_fraction(episode).items():
       self.logger.scalar(f'train/missing/{modality}', fraction)
 
   def _policy(self, training):
