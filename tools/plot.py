@@ -24,7 +24,6 @@ import collections
 import json
 import math
 import pathlib
-import re
 import sys
 
 import numpy as np

@@ -10,7 +10,6 @@ import json
 import pathlib
 import time
 
-import numpy as np
 import tf_keras as keras
 
 from mummi_tf.toy import data as toy_data

@@ -61,7 +61,7 @@ def test_async_steps_two_workers_in_parallel():
             t1 = time.perf_counter()
             ra, rb = a.step_wait(), b.step_wait()
             issue.append(t1 - t0), total.append(time.perf_counter() - t0)
-        assert ra.observation['rgb'].shape == (64, 64, 3)
+        assert ra.observation['rgb'].shape == rb.observation['rgb'].shape == (64, 64, 3)
         assert not np.array_equal(first[0].observation['rgb'], first[1].observation['rgb'])
         # both workers were stepping while the parent was free to do other work
         assert np.median(issue) < 0.25 * np.median(total)

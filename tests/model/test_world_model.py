@@ -4,7 +4,6 @@ import gin
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
 
 from mummi_tf import mssm
 from mummi_tf import precision
