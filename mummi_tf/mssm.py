@@ -39,10 +39,14 @@ def _spec_shape_dtype(spec):
 
 
 def read_modalities(obs_spec):
-  """Modalities from an observation spec (keys without ``_flag``, not ``state``)."""
+  """Modalities from an observation spec (keys without ``_flag``).
+
+  ``state`` (the suite's proprioception) is a diagnostic unless the environment made it
+  a sensor, which it shows by a ``state_flag`` (``gin/state.gin``).
+  """
   out = {}
   for name, spec in obs_spec.items():
-    if name.endswith('_flag') or name == 'state':
+    if name.endswith('_flag') or (name == 'state' and 'state_flag' not in obs_spec):
       continue
     shape, dtype = _spec_shape_dtype(spec)
     if len(shape) == 3 and dtype == np.uint8:
@@ -89,7 +93,9 @@ class MSSM(tf.Module):
       self.experts = {
           m: networks.Expert(expert_hidden, fused, min_std) for m in self.names}
     self._img_in = keras.layers.Dense(hidden, 'elu')
-    self._cell = keras.layers.GRUCell(deter)
+    # h in float32 under a mixed policy: it integrates every step of a sequence and of
+    # imagination, and bfloat16's 8-bit mantissa would round its updates away.
+    self._cell = keras.layers.GRUCell(deter, dtype='float32')
     self._img_out = keras.layers.Dense(hidden, 'elu')
     self._prior_head = networks.GaussianHead(stoch, min_std)
     self._obs_out = keras.layers.Dense(hidden, 'elu')
@@ -153,9 +159,7 @@ class MSSM(tf.Module):
     """h_t = g(s^c_{t-1}, h_{t-1}, a_{t-1}); prior p(s^c_t | h_t) (eq. 9)."""
     x = tf.concat([prev_state['stoch'], tf.cast(prev_action, tf.float32)], -1)
     x = self._img_in(x)
-    deter, _ = self._cell(
-        x, [tf.cast(prev_state['deter'], self._cell.compute_dtype)])
-    deter = tf.cast(deter, tf.float32)
+    deter, _ = self._cell(tf.cast(x, tf.float32), [prev_state['deter']])
     mean, std = self._prior_head(self._img_out(deter))
     return {'mean': mean, 'std': std, 'stoch': self._sample(mean, std),
             'deter': deter}

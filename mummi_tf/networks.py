@@ -10,7 +10,7 @@ Public API (all ``keras.layers.Layer``; any leading batch dims are accepted)::
     Expert(hidden, size, min_std=0.1) (..., F) -> (mean, std) of q(s^f | x^m)
 
 Under a mixed policy the layers compute in bfloat16/float16; every head that
-parameterises a distribution returns float32.
+parameterises a distribution or a value computes its last layer in float32.
 """
 import gin
 import tensorflow as tf
@@ -85,13 +85,18 @@ class ConvDecoder(keras.layers.Layer):
 
 @gin.configurable
 class MLP(keras.layers.Layer):
-  """``layers`` x Dense(units, act), then an optional linear Dense(out)."""
+  """``layers`` x Dense(units, act), then an optional linear Dense(out).
+
+  The output layer computes in float32 under a mixed policy: the heads this builds
+  (reward, value, actor) read small differences (a reward of 0.3 beside a value of
+  300; bfloat16 keeps 8 bits) that a low-precision output would round away.
+  """
 
   def __init__(self, units, layers, out=None, act='elu', **kw):
     super().__init__(**kw)
     self._layers = [keras.layers.Dense(units, act) for _ in range(layers)]
     if out is not None:
-      self._layers.append(keras.layers.Dense(out))
+      self._layers.append(keras.layers.Dense(out, dtype='float32'))
 
   def call(self, x):
     for layer in self._layers:

@@ -73,7 +73,9 @@ def build(task, size=(64, 64), modalities=None, seed=None, action_repeat=2, time
     env = wrappers.NormalizeActions(env)
     steps = max(1, time_limit // action_repeat)
     env = wrappers.TimeLimit(env, steps)
-    names = [k for k in env.observation_spec() if k != 'state' and not k.endswith('_flag')]
+    requested = set(modalities or ())
+    names = [k for k in env.observation_spec() if not k.endswith('_flag')
+             and (k != 'state' or 'state' in requested)]  # `state`: a sensor only on request
     env = wrappers.MissingSensors(env, names, missing_mode, missing, max_segment, remove,
                                   length=steps + 1, seed=seeds[1])
     return env

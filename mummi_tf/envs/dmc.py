@@ -9,20 +9,23 @@ action repeat and no time limit (the wrappers of `mummi_tf.envs.make` add both).
   composited over sky and floor using MuJoCo's segmentation (`render.py`).
 - `depth` (H, W, 1) uint8: same camera and render pass; metres / (depth_range * extent).
 - `touch` (C,) float32: log1p of the contact force (N) of the sensors added in `touch.py`.
+- `state` (S,) float32: the suite's proprioceptive observation as a modality of its own (for
+  the sanity runs of `gin/state.gin`); unrequested, `state` is still emitted for diagnostics.
 """
 import gin
 
 # Listed here, not read from natural_mujoco, so that configuring and listing tasks never loads
 # dm_control into a TensorFlow process (tests check both lists agree).
 TASKS = ('walker_stand', 'walker_walk', 'walker_run', 'finger_spin', 'cup_catch')
-MODALITIES = ('rgb', 'depth', 'touch')
+MODALITIES = ('rgb', 'depth', 'touch', 'state')
+DEFAULT_MODALITIES = ('rgb', 'depth', 'touch')  # the paper's
 
 
 def check(task, modalities):
     """The requested modalities (None: all) of `task`; ValueError naming the valid ones."""
     if task not in TASKS:
         raise ValueError(f'unknown Natural MuJoCo task {task!r}; valid: {", ".join(TASKS)}')
-    modalities = MODALITIES if modalities is None else tuple(modalities)
+    modalities = DEFAULT_MODALITIES if modalities is None else tuple(modalities)
     bad = [m for m in modalities if m not in MODALITIES]
     if bad or not modalities:
         raise ValueError(f'unknown modalities {bad} for {task}; valid: {", ".join(MODALITIES)}')

@@ -64,7 +64,7 @@ class NaturalMujoco(dm_env.Environment):
         h, w = self._size
         shapes = {'rgb': ((h, w, 3), np.uint8), 'depth': ((h, w, 1), np.uint8),
                   'touch': ((len(touch.SENSORS[self._domain]),), np.float32)}
-        spec = {m: specs.Array(*shapes[m], name=m) for m in self._modalities}
+        spec = {m: specs.Array(*shapes[m], name=m) for m in self._modalities if m != 'state'}
         spec['state'] = specs.Array((self._state_size,), np.float32, name='state')
         return spec
 
@@ -86,7 +86,7 @@ class NaturalMujoco(dm_env.Environment):
             obs['touch'] = touch.normalize(touch.read_forces(self.physics, self._domain))
         obs['state'] = np.concatenate(
             [np.asarray(v, np.float32).ravel() for v in suite_obs.values()])
-        return {m: obs[m] for m in (*self._modalities, 'state')}
+        return {m: obs[m] for m in dict.fromkeys((*self._modalities, 'state'))}
 
     def reset(self):
         ts = self._env.reset()
