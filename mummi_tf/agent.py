@@ -16,10 +16,11 @@ action taken after it; ``None`` means the initial state.
 
 Training (``training=True``): sampled posterior and actor action (latent-guided MPC
 if enabled), plus Gaussian exploration noise ``expl_noise`` (0.3), clipped to
-[-1, 1]. Evaluation: deterministic, the posterior mean as s^c, the actor's mode
-action tanh(mean) and, with MPC, an imagined rollout through prior means; so the
-evaluation policy is a pure function of its inputs (the SavedModel export of
-``mummi_tf.export`` reproduces it).
+[-1, 1]. Evaluation (``eval_policy``, gin): ``'mode'`` is deterministic, the
+posterior mean as s^c, the actor's mode action tanh(mean) and, with MPC, an
+imagined rollout through prior means, so it is a pure function of its inputs (the
+SavedModel export of ``mummi_tf.export`` reproduces it); ``'sample'`` is upstream
+Dreamer's: a sampled posterior and the most likely of 100 actor samples, no noise.
 """
 import gin
 import numpy as np
@@ -31,6 +32,8 @@ from mummi_tf import precision
 from mummi_tf import world_model as world_model_lib
 
 LATENT_KEYS = ('mean', 'std', 'stoch', 'deter')
+EVAL_POLICIES = ('mode', 'sample')
+BEST_OF = 100  # actor samples of the 'sample' evaluation policy (upstream Dreamer)
 
 
 def action_size(action_spec):
@@ -47,10 +50,15 @@ def action_size(action_spec):
 class Agent(tf.Module):
   """World model + ``behavior.ActorCritic``; ``tf.train.Checkpoint``-trackable."""
 
-  def __init__(self, obs_spec, action_spec, expl_noise=0.3, name='agent'):
+  def __init__(self, obs_spec, action_spec, expl_noise=0.3, eval_policy='mode',
+               name='agent'):
     super().__init__(name=name)
     if expl_noise < 0:
       raise ValueError(f'Agent.expl_noise must be >= 0, got {expl_noise}.')
+    if eval_policy not in EVAL_POLICIES:
+      raise ValueError(f'Agent.eval_policy must be one of {", ".join(EVAL_POLICIES)}; '
+                       f'got {eval_policy!r}.')
+    self.eval_policy = eval_policy
     self.modalities = mssm.read_modalities(obs_spec)
     self.action_size = action_size(action_spec)
     self.expl_noise = float(expl_noise)
@@ -91,7 +99,7 @@ class Agent(tf.Module):
     state['action'] = tf.zeros([batch_size, self.action_size], tf.float32)
     return state
 
-  def step(self, obs, state, sample, noise=0.0, mpc=None):
+  def step(self, obs, state, sample, noise=0.0, mpc=None, best_of=0):
     """One filter-and-act step (python; traced by ``policy`` and the export).
 
     Args:
@@ -101,6 +109,7 @@ class Agent(tf.Module):
         deterministically (False).
       noise: std of the additive Gaussian exploration noise (0: none).
       mpc: latent-guided MPC on/off; None uses ``ActorCritic.mpc`` (gin).
+      best_of: with ``sample``, act with the most likely of that many actor samples.
 
     Returns:
       (action (B, A) float32 in [-1, 1], new policy state).
@@ -121,7 +130,7 @@ class Agent(tf.Module):
     post = {k: post[k] for k in LATENT_KEYS}
     if not sample:
       post['stoch'] = post['mean']
-    action = self.behavior.act(self.world_model, post, sample, mpc)
+    action = self.behavior.act(self.world_model, post, sample, mpc, best_of)
     if noise:
       action = action + noise * tf.random.normal(tf.shape(action))
     action = tf.clip_by_value(action, -1.0, 1.0)
@@ -132,6 +141,8 @@ class Agent(tf.Module):
   def _policy(self, obs, state, training):
     if training:
       return self.step(obs, state, sample=True, noise=self.expl_noise)
+    if self.eval_policy == 'sample':
+      return self.step(obs, state, sample=True, best_of=BEST_OF)
     return self.step(obs, state, sample=False)
 
   def policy(self, obs, state=None, training=False):

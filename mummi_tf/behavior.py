@@ -132,46 +132,87 @@ def latent_mpc(start, first_action, policy, img_step, feat_fn, reward_fn,
   return first_action + lr * grad
 
 
+DISTS = ('tanh_normal', 'trunc_normal')
+
+
 @gin.configurable
 class Actor(tf.Module):
-  """Tanh-normal policy pi(a | z) of Dreamer v1: MLP, then tanh(Normal).
+  """The policy pi(a | z): an MLP, then one of two action distributions in (-1, 1).
 
-  mean = mean_scale * tanh(mu / mean_scale); std = softplus(s + softplus^-1(
-  init_std)) + min_std; the action is tanh of a Normal(mean, std) sample. The
-  deterministic (mode) action is tanh(mean); Dreamer v1 instead picks the most
-  likely of 100 samples, which is random.
+  ``'tanh_normal'`` (Dreamer v1, the prior code): mean = mean_scale * tanh(mu /
+  mean_scale), std = softplus(s + softplus^-1(init_std)) + min_std, the action is tanh
+  of a Normal(mean, std) sample; the mode is tanh(mean).
+  ``'trunc_normal'`` (DreamerV2): mean = tanh(mu), std = 2 sigmoid((s + init_std) / 2)
+  + min_std, a Normal truncated to [-1, 1]; the mode is the mean. Its samples move
+  with the mean up to the bounds, where tanh_normal's reparameterised gradient
+  vanishes (d tanh / dx < 0.02 once |x| > 3).
   """
 
-  def __init__(self, action_size, layers=4, units=400, act='elu',
+  def __init__(self, action_size, layers=4, units=400, act='elu', dist='tanh_normal',
                init_std=5.0, mean_scale=5.0, min_std=1e-4, name='actor'):
     super().__init__(name=name)
+    if dist not in DISTS:
+      raise ValueError(f'Actor.dist must be one of {", ".join(DISTS)}; got {dist!r}.')
     self._size = int(action_size)
+    self._dist = dist
     self._net = networks.MLP(units, layers, out=2 * self._size, act=act)
-    self._raw_init_std = float(np.log(np.expm1(init_std)))
+    self._raw_init_std = (float(np.log(np.expm1(init_std))) if dist == 'tanh_normal'
+                          else float(init_std))
     self._mean_scale = float(mean_scale)
     self._min_std = float(min_std)
 
   def params(self, feat):
-    """Pre-tanh (mean, std), each (..., A)."""
+    """(mean, std), each (..., A): pre-tanh for tanh_normal, in [-1, 1] for trunc."""
     mean, std = tf.split(self._net(feat), 2, -1)  # float32
+    if self._dist == 'trunc_normal':
+      return tf.tanh(mean), 2 * tf.sigmoid((std + self._raw_init_std) / 2) + self._min_std
     mean = self._mean_scale * tf.tanh(mean / self._mean_scale)
     std = tf.nn.softplus(std + self._raw_init_std) + self._min_std
     return mean, std
 
+  def _dist_of(self, mean, std):
+    if self._dist == 'trunc_normal':
+      return tfd.TruncatedNormal(mean, std, -1.0, 1.0)
+    return tfd.TransformedDistribution(tfd.Normal(mean, std), tfb.Tanh())
+
   def __call__(self, feat):
     """The action distribution, a tfd.Distribution with event shape (A,)."""
-    mean, std = self.params(feat)
-    dist = tfd.TransformedDistribution(tfd.Normal(mean, std), tfb.Tanh())
-    return tfd.Independent(dist, 1)
+    return tfd.Independent(self._dist_of(*self.params(feat)), 1)
+
+  def _sample_logp(self, mean, std, shape):
+    """Reparameterised action samples of ``shape`` + (A,) and their log densities."""
+    if self._dist == 'trunc_normal':
+      dist = self._dist_of(mean, std)
+      action = dist.sample(shape)
+      return action, tf.reduce_sum(dist.log_prob(action), -1)
+    # In the pre-tanh space x: log(1 - tanh(x)^2) = 2 (log 2 - x - softplus(-2x)),
+    # finite where tanh saturates.
+    x = mean + std * tf.random.normal(tf.concat([shape, tf.shape(mean)], 0))
+    log_jacobian = 2.0 * (np.log(2.0) - x - tf.nn.softplus(-2.0 * x))
+    return tf.tanh(x), tf.reduce_sum(tfd.Normal(mean, std).log_prob(x) - log_jacobian, -1)
 
   def sample(self, feat):
     """A reparameterised action sample in (-1, 1)."""
+    return self._sample_logp(*self.params(feat), [])[0]
+
+  def entropy(self, feat):
+    """(...) entropy of pi(. | z) in nats: exact for trunc_normal, a one-sample
+    estimate -log pi(a) for tanh_normal (which has no closed form)."""
     mean, std = self.params(feat)
-    return tf.tanh(mean + std * tf.random.normal(tf.shape(mean)))
+    if self._dist == 'trunc_normal':
+      return tf.reduce_sum(self._dist_of(mean, std).entropy(), -1)
+    return -self._sample_logp(mean, std, [])[1]
 
   def mode(self, feat):
-    """The deterministic action tanh(mean) in (-1, 1)."""
-    return tf.tanh(self.params(feat)[0])
+    """The deterministic action: tanh(mean) (tanh_normal) or the mean (trunc_normal)."""
+    mean = self.params(feat)[0]
+    return mean if self._dist == 'trunc_normal' else tf.tanh(mean)
+
+  def best_of(self, feat, samples=100):
+    """Upstream Dreamer's evaluation action: the most likely of ``samples`` samples."""
+    action, logp = self._sample_logp(*self.params(feat), [samples])
+    pick = tf.one_hot(tf.argmax(logp, 0), samples, axis=0)  # (samples, ...)
+    return tf.reduce_sum(action * pick[..., None], 0)
 
 
 @gin.configurable
@@ -196,7 +237,7 @@ class ActorCritic(tf.Module):
   """
 
   def __init__(self, action_size, horizon=15, discount=0.99, lambda_=0.95,
-               actor_lr=8e-5, value_lr=8e-5, clip=30.0, mpc=True,
+               actor_lr=8e-5, value_lr=8e-5, clip=30.0, eps=1e-7, entropy=0.0, mpc=True,
                mpc_lr=0.003, mpc_horizon=15, name='actor_critic'):
     super().__init__(name=name)
     for label, v in (('horizon', horizon), ('mpc_horizon', mpc_horizon)):
@@ -209,13 +250,14 @@ class ActorCritic(tf.Module):
     self.horizon = int(horizon)
     self.discount = float(discount)
     self.lambda_ = float(lambda_)
+    self.entropy = float(entropy)
     self.mpc = bool(mpc)
     self.mpc_lr = float(mpc_lr)
     self.mpc_horizon = int(mpc_horizon)
     self.actor = Actor(action_size)
     self.value = Value()
-    self.actor_opt = Optimizer('actor', actor_lr, clip=clip)
-    self.value_opt = Optimizer('value', value_lr, clip=clip)
+    self.actor_opt = Optimizer('actor', actor_lr, clip=clip, eps=eps)
+    self.value_opt = Optimizer('value', value_lr, clip=clip, eps=eps)
 
   def build(self, feat_size):
     """Creates the networks' variables (needed before restore and tracing)."""
@@ -257,6 +299,10 @@ class ActorCritic(tf.Module):
       weight = tf.stop_gradient(tf.math.cumprod(
           tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0))
       actor_loss = -tf.reduce_mean(weight * returns)
+      if self.entropy:  # of pi at the states that chose actions 0..H-2 (DreamerV2)
+        chose = tf.stop_gradient(tf.concat([world_model.feat(start)[None], feat[:-2]], 0))
+        entropy = self.actor.entropy(chose)
+        actor_loss -= self.entropy * tf.reduce_mean(weight * entropy)
     metrics = self.actor_opt.minimize(
         actor_tape, actor_loss, self.actor.trainable_variables)
     target = tf.stop_gradient(returns)
@@ -265,12 +311,14 @@ class ActorCritic(tf.Module):
       value_loss = tf.reduce_mean(weight * 0.5 * tf.square(pred - target))
     metrics.update(self.value_opt.minimize(
         value_tape, value_loss, self.value.trainable_variables))
+    if self.entropy:
+      metrics['actor_entropy'] = tf.reduce_mean(entropy)
     metrics['imag_reward'] = tf.reduce_mean(reward)
     metrics['imag_value'] = tf.reduce_mean(value)
     metrics['imag_return'] = tf.reduce_mean(returns)
     return metrics
 
-  def act(self, world_model, post, sample, mpc=None):
+  def act(self, world_model, post, sample, mpc=None, best_of=0):
     """The behaviour action for posterior ``post`` (B, ...).
 
     Args:
@@ -279,6 +327,8 @@ class ActorCritic(tf.Module):
       sample: True: sampled actor actions and sampled imagined latents;
         False: deterministic (mode actions, prior means in imagination).
       mpc: latent-guided MPC on/off; None uses the gin setting.
+      best_of: with ``sample``, > 0 takes the most likely of that many actor
+        samples as the action (upstream Dreamer's evaluation policy).
 
     Returns:
       (B, A) action, clipped to [-1, 1] after MPC.
@@ -286,7 +336,8 @@ class ActorCritic(tf.Module):
     mpc = self.mpc if mpc is None else mpc
     feat = world_model.feat(post)
     policy = self.actor.sample if sample else self.actor.mode
-    action = policy(feat)
+    action = (self.actor.best_of(feat, best_of) if sample and best_of
+              else policy(feat))
     if not mpc:
       return action
     if sample:

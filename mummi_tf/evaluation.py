@@ -62,6 +62,11 @@ class Evaluator:
     return results
 
   def _log(self, logger, name, episodes, step):
+    returns = [float(episode['reward'].sum()) for episode in episodes]
+    if returns:  # The spread between episodes (the per-episode returns average out).
+      logger.scalar(f'test/return_std_{name}', np.std(returns))
+      if name == 'none':
+        logger.scalar('test/return_std', np.std(returns))
     for episode in episodes:
       if self.logdir is not None:
         replay_lib.save_episode(self.logdir / 'eval_episodes' / name, episode)

@@ -3,7 +3,7 @@
 Public API (plain functions of tensors; results float32)::
 
     infonce(queries, keys, mask=None, score='neg_sq_dist') -> (loss, top1_accuracy)
-    kl_loss(post, prior, free_nats=3.0) -> (loss, kl)
+    kl_loss(post, prior, free_nats=3.0, train_prior=True) -> (loss, kl)
     masked_log_likelihood(dist, target, flag) -> scalar
     cross_modal_distance(means, flags) -> scalar
 
@@ -56,17 +56,34 @@ def infonce(queries, keys, mask=None, score='neg_sq_dist'):
   return tf.reduce_sum(mask * ce) / count, tf.reduce_sum(mask * correct) / count
 
 
-def kl_loss(post, prior, free_nats=3.0):
+def kl_loss(post, prior, free_nats=3.0, train_prior=True):
   """KL[q(s^c_t | s^f_t, h_t) || p(s^c_t | h_t)] (eq. 10/17), with free nats.
 
   ``post``/``prior``: dicts with 'mean' and 'std' (..., S).  KL summed over dims,
-  averaged over batch and time, then clipped below at ``free_nats`` (Dreamer).
-  Returns (loss, kl).
+  averaged over batch and time.  Returns (loss, kl).
+
+  ``train_prior=False`` is Dreamer v1's term, max(KL, free_nats): while the KL is
+  under the floor neither side gets a gradient, so the prior p(s^c | h) -- the
+  dynamics every imagined step samples from -- stops learning whenever the
+  posterior carries few nats (MuMMI's KL sits at the floor; a low-dimensional
+  sensor never leaves it).  ``train_prior=True`` (default) splits the KL by stop-
+  gradients into a prior term KL[sg(q) || p], always trained, and a representation
+  term max(KL[q || sg(p)], free_nats): above the floor the gradient is exactly
+  Dreamer v1's; below it the posterior still gets its free nats and the prior keeps
+  following it.
   """
-  q = tfd.MultivariateNormalDiag(post['mean'], post['std'])
-  p = tfd.MultivariateNormalDiag(prior['mean'], prior['std'])
-  kl = tf.reduce_mean(tfd.kl_divergence(q, p))
-  return tf.maximum(kl, free_nats), kl
+  def kl(q, p):
+    return tf.reduce_mean(tfd.kl_divergence(
+        tfd.MultivariateNormalDiag(q['mean'], q['std']),
+        tfd.MultivariateNormalDiag(p['mean'], p['std'])))
+
+  value = kl(post, prior)
+  if not train_prior:
+    return tf.maximum(value, free_nats), value
+  stop = lambda d: {k: tf.stop_gradient(d[k]) for k in ('mean', 'std')}
+  prior_term = kl(stop(post), prior)
+  representation = tf.maximum(kl(post, stop(prior)), free_nats)
+  return prior_term + representation, value
 
 
 def masked_log_likelihood(dist, target, flag):

@@ -62,11 +62,15 @@ def parse_args(argv):
   parser.add_argument('--steps', type=float, default=None, help='total env steps')
   parser.add_argument('--eval_only', action='store_true',
                       help='evaluate the latest checkpoint at every missing rate; no training')
+  parser.add_argument('--eval_episodes', type=int, default=10,
+                      help='episodes per condition with --eval_only (paper: 10 per seed)')
   return parser.parse_args(argv)
 
 
 def configure(args):
   """Validates the task and the gin configuration; raises UsageError on bad input."""
+  if args.eval_episodes < 1:
+    raise UsageError(f'--eval_episodes must be >= 1, got {args.eval_episodes}')
   if args.task not in envs_lib.TASKS:
     raise UsageError(f'unknown task {args.task!r}; valid: {", ".join(envs_lib.TASKS)}')
   files = [resolve_gin_file(name) for name in args.gin_file]
@@ -114,7 +118,7 @@ def main(argv=None):
   if not args.eval_only:
     return runner.run()
   try:
-    results = runner.evaluate_only()
+    results = runner.evaluate_only(args.eval_episodes)
   except UsageError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

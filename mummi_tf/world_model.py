@@ -62,7 +62,7 @@ class WorldModel(tf.Module):
                expert_hidden=1024, fusion='poe', sf_input='mean', sf_kl='none',
                sf_kl_scale=1.0, image_weight=1.0, vector_weight=0.001,
                infonce_weights=None, fused_weight=1.0, kl_scale=1.0,
-               free_nats=3.0, reward_units=400, reward_layers=2, cvrl_mask=True,
+               free_nats=3.0, train_prior=True, reward_units=400, reward_layers=2, cvrl_mask=True,
                drop_prob=0.3, lr=6e-4, clip=30.0, eps=1e-5, name='world_model'):
     """Sizes: h = ``deter``, s^c = ``stoch``, s^f = ``fused`` (units).
 
@@ -90,6 +90,7 @@ class WorldModel(tf.Module):
         deter, stoch, fused, hidden, cnn_depth, mlp_units, embed, expert_hidden)
     self._reward = networks.MLP(reward_units, reward_layers, 1)
     self._kl_scale, self._free_nats = kl_scale, free_nats
+    self._train_prior = bool(train_prior)
     self._sf_kl, self._sf_kl_scale = sf_kl, sf_kl_scale
     self._drop_prob = drop_prob
     if method in ('dreamer', 'mssm_e'):
@@ -153,7 +154,8 @@ class WorldModel(tf.Module):
     post, prior = self.mssm.observe(enc.sf, data['action'], data.get('is_first'))
     feat = self.feat(post)
     metrics = {}
-    kl_term, metrics['kl'] = objectives.kl_loss(post, prior, self._free_nats)
+    kl_term, metrics['kl'] = objectives.kl_loss(
+        post, prior, self._free_nats, self._train_prior)
     reward_ll = tf.reduce_mean(
         self.reward(feat).log_prob(tf.cast(data['reward'], tf.float32)))
     metrics['reward_loss'] = -reward_ll

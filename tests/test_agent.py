@@ -176,3 +176,43 @@ def test_agent_rejects_bad_action_spec():
   bind_tiny()
   with pytest.raises(ValueError, match='action_spec'):
     agent_lib.Agent(OBS_SPEC, {'shape': [2, 3]})
+
+
+def test_eval_policy_mode_is_deterministic_and_sample_is_not():
+  obs = make_obs(3, seed=4)
+  actions = {}
+  for kind in agent_lib.EVAL_POLICIES:
+    bind_tiny(**{'Agent.eval_policy': kind, 'ActorCritic.mpc': False})
+    tf.random.set_seed(1)
+    agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+    gin.clear_config()
+    actions[kind] = [agent.policy(obs, training=False)[0].numpy() for _ in range(2)]
+  np.testing.assert_array_equal(*actions['mode'])
+  assert not np.allclose(*actions['sample'])
+  assert all(np.all(np.abs(a) <= 1) for a in actions['sample'])
+  bind_tiny(**{'Agent.eval_policy': 'best'})
+  with pytest.raises(ValueError, match='eval_policy'):
+    agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+
+
+def test_recurrent_state_and_heads_compute_in_float32_under_mixed_bfloat16():
+  """h integrates every step: under mixed bf16 it must not be rounded to bf16."""
+  import tf_keras as keras
+  bind_tiny()
+  keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  try:
+    agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+  finally:
+    keras.mixed_precision.set_global_policy('float32')
+  wm = agent.world_model
+  state = wm.initial_state(64)
+  state['stoch'] = tf.random.normal(state['stoch'].shape)
+  deter = wm.img_step(state, tf.random.uniform([64, ACTION_SIZE], -1, 1))['deter']
+  assert deter.dtype == tf.float32
+  rounded = tf.cast(tf.cast(deter, tf.bfloat16), tf.float32)
+  assert np.any(deter.numpy() != rounded.numpy())  # float32 resolution, not bf16's
+  feat = tf.random.normal([64, wm.feat_size])
+  for out in (agent.behavior.value(feat), wm.reward(feat).mean(),
+              agent.behavior.actor.params(feat)[0]):
+    out = out.numpy()
+    assert np.any(out != tf.cast(tf.cast(out, tf.bfloat16), tf.float32).numpy())

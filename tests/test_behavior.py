@@ -185,3 +185,20 @@ def test_actor_critic_rejects_bad_settings():
     behavior.ActorCritic(2, horizon=1)
   with pytest.raises(ValueError, match='lambda_'):
     behavior.ActorCritic(2, lambda_=1.5)
+
+
+def test_best_of_is_the_most_likely_of_the_same_samples():
+  """Upstream's evaluation action: argmax of the tanh-normal density over samples."""
+  gin.bind_parameter('Actor.units', 16)
+  gin.bind_parameter('Actor.init_std', 0.5)  # unsaturated: TFP's density is exact there
+  actor = behavior.Actor(3)
+  feat = tf.constant(np.random.default_rng(0).normal(size=(4, 5)), tf.float32)
+  tf.random.set_seed(7)
+  chosen = actor.best_of(feat, 50).numpy()
+  tf.random.set_seed(7)  # The same normal draws, scored by TFP's own density.
+  mean, std = actor.params(feat)
+  candidates = tf.tanh(mean + std * tf.random.normal([50, 4, 3]))
+  logp = actor(feat).log_prob(tf.clip_by_value(candidates, -0.999999, 0.999999))
+  expect = candidates.numpy()[np.argmax(logp.numpy(), 0), np.arange(4)]
+  np.testing.assert_allclose(chosen, expect, atol=1e-5)
+  assert chosen.shape == (4, 3) and np.all(np.abs(chosen) < 1.0)

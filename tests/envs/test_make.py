@@ -48,6 +48,25 @@ def test_worker_episode_touch_only():
     assert env._proc.poll() is not None, 'close() did not reap the worker'
 
 
+def test_state_as_a_sensor_gets_a_flag_and_goes_missing():
+    """gin/state.gin's modality: the proprioceptive state, a sensor like any other."""
+    env = envs.make('walker_stand', modalities=('state',), seed=0, missing='high',
+                    time_limit=40)
+    try:
+        spec = env.observation_spec()
+        assert set(spec) == {'state', 'state_flag'} and spec['state'].shape == (24,)
+        ts, zeros = env.reset(), 0
+        while not ts.last():
+            ts = env.step(np.zeros(6, np.float32))
+            flag, state = float(ts.observation['state_flag']), ts.observation['state']
+            assert (flag == 0) == (not state.any())
+            zeros += flag == 0
+        assert zeros > 0 and env.get_attr('last_fraction')['state'] == pytest.approx(
+            0.75, abs=0.03)
+    finally:
+        env.close()
+
+
 def test_async_steps_two_workers_in_parallel():
     kw = dict(modalities=('rgb',), shadows=True, missing='none')
     a, b = envs.make('cup_catch', seed=1, **kw), envs.make('cup_catch', seed=2, **kw)

@@ -24,6 +24,8 @@ def test_read_modalities_from_dm_env_and_tuple_specs():
   assert mssm.read_modalities(spec) == {'rgb': ('image', (64, 64, 3)),
                                         'touch': ('vector', (2,))}
   assert set(mssm.read_modalities(obs_spec())) == {'rgb', 'depth', 'touch'}
+  sensor = {**spec, 'state_flag': dm_env.specs.Array((), np.float32)}  # gin/state.gin
+  assert mssm.read_modalities(sensor)['state'] == ('vector', (7,))
   with pytest.raises(ValueError, match='rank-3 uint8 images'):
     mssm.read_modalities({'rgb': ((64, 64, 3), np.float32)})
   with pytest.raises(ValueError, match='at least 46x46'):

@@ -1,0 +1,56 @@
+#!/usr/bin/env python
+"""What the behaviour learner sees, from a logdir's latest checkpoint and its replay.
+
+    python tools/diagnose.py --logdir runs/walker_stand-mummi [--batch 16] [--length 50]
+
+Prints one JSON object (see ``mummi_tf.diagnostics.behaviour``): the actor's pre-tanh
+mean and std and how often its samples saturate, the actor's gradient, the value and
+reward on posterior vs imagined states, and how far imagination drifts from the
+posterior states the value was trained near (feature z-scores). Read it beside the
+run's ``metrics.jsonl`` when a curve stalls or a value grows.
+"""
+import argparse
+import json
+import pathlib
+import sys
+
+import gin
+import numpy as np
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--logdir', required=True, type=pathlib.Path)
+  parser.add_argument('--batch', type=int, default=16, help='sequences from replay')
+  parser.add_argument('--length', type=int, default=50, help='agent steps per sequence')
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--checkpoint', default=None,
+                      help='a checkpoint prefix (default: the latest of LOGDIR)')
+  args = parser.parse_args(argv)
+  if not (args.logdir / 'run.json').exists():
+    print(f'diagnose: error: {args.logdir} holds no run (no run.json)', file=sys.stderr)
+    return 2
+  import tensorflow as tf
+  from mummi_tf import agent as agent_lib
+  from mummi_tf import diagnostics
+  from mummi_tf import export
+  from mummi_tf import replay as replay_lib
+  run, gin_text, ckpt, step = export.load_logdir(args.logdir)
+  if args.checkpoint:
+    ckpt, step = args.checkpoint, int(args.checkpoint.rsplit('-', 1)[-1])
+  gin.clear_config()
+  gin.parse_config(gin_text, skip_unknown=True)
+  tf.random.set_seed(args.seed)
+  agent = agent_lib.Agent(export.obs_spec_from_run(run), run['action_spec'])
+  tf.train.Checkpoint(agent=agent).restore(ckpt).expect_partial()
+  replay = replay_lib.Replay(args.logdir / 'episodes', seed=args.seed)
+  batch = replay.sample(args.batch, args.length)
+  batch = {k: v for k, v in batch.items() if v.dtype != object}
+  result = {'checkpoint_step': step, **diagnostics.behaviour(agent, batch)}
+  print(json.dumps({k: round(float(v), 4) for k, v in result.items()}, indent=1))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
