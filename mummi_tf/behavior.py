@@ -237,8 +237,9 @@ class ActorCritic(tf.Module):
   """
 
   def __init__(self, action_size, horizon=15, discount=0.99, lambda_=0.95,
-               actor_lr=8e-5, value_lr=8e-5, clip=30.0, eps=1e-7, entropy=0.0, mpc=True,
-               mpc_lr=0.003, mpc_horizon=15, name='actor_critic'):
+               actor_lr=8e-5, value_lr=8e-5, clip=30.0, eps=1e-7, entropy=0.0,
+               slow_target_every=100, mpc=True, mpc_lr=0.003, mpc_horizon=15,
+               name='actor_critic'):
     super().__init__(name=name)
     for label, v in (('horizon', horizon), ('mpc_horizon', mpc_horizon)):
       if int(v) < 2:
@@ -256,6 +257,11 @@ class ActorCritic(tf.Module):
     self.mpc_horizon = int(mpc_horizon)
     self.actor = Actor(action_size)
     self.value = Value()
+    # A slow copy of the value for the lambda-return targets and bootstraps (DreamerV2),
+    # refreshed every ``slow_target_every`` updates; 0: the value itself (Dreamer v1).
+    self.slow_target_every = int(slow_target_every)
+    self.target_value = Value(name='target_value') if self.slow_target_every else None
+    self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='ac_updates')
     self.actor_opt = Optimizer('actor', actor_lr, clip=clip, eps=eps)
     self.value_opt = Optimizer('value', value_lr, clip=clip, eps=eps)
 
@@ -264,8 +270,14 @@ class ActorCritic(tf.Module):
     feat = tf.zeros([1, feat_size], tf.float32)
     self.actor.params(feat)
     self.value(feat)
+    if self.target_value is not None:
+      self.target_value(feat)
+      self._copy_target()
     self.actor_opt.build(self.actor.trainable_variables)
     self.value_opt.build(self.value.trainable_variables)
+
+  def _copy_target(self):
+    return [t.assign(s) for t, s in zip(self.target_value.variables, self.value.variables)]
 
   @staticmethod
   def _reward_mode(world_model, feat):
@@ -292,7 +304,7 @@ class ActorCritic(tf.Module):
       feat, _ = imagine(start, self.actor.sample, world_model.img_step,
                         world_model.feat, self.horizon)
       reward = self._reward_mode(world_model, feat)
-      value = self.value(feat)
+      value = (self.target_value or self.value)(feat)
       pcont = self.discount * tf.ones_like(reward)
       returns = lambda_return(reward[:-1], value[:-1], pcont[:-1], value[-1],
                               self.lambda_)
@@ -311,6 +323,10 @@ class ActorCritic(tf.Module):
       value_loss = tf.reduce_mean(weight * 0.5 * tf.square(pred - target))
     metrics.update(self.value_opt.minimize(
         value_tape, value_loss, self.value.trainable_variables))
+    self.updates.assign_add(1)
+    if self.target_value is not None:
+      tf.cond(self.updates % self.slow_target_every == 0,
+              lambda: tf.group(self._copy_target()), tf.no_op)
     if self.entropy:
       metrics['actor_entropy'] = tf.reduce_mean(entropy)
     metrics['imag_reward'] = tf.reduce_mean(reward)

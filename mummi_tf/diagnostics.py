@@ -10,8 +10,12 @@ them (appendix A, eq. 18-19), without updating anything:
 * ``actor_mean_abs``, ``actor_std``: the actor's pre-tanh mean |mu| and std; and
   ``actor_saturated``: the fraction of sampled actions with |a| > 0.99, where
   d tanh / dx < 0.02 and the reparameterised gradient vanishes.
+* ``actor_mode_spread``: how much the mode action depends on the state (the std over
+  states of the mode action, averaged over action dims; 0 for a constant policy).
 * ``actor_grad_norm``: the global norm of d(actor loss) / d(actor weights).
 * ``value_post`` / ``value_imag``: mean value on posterior / imagined states;
+  ``value_imag_first`` / ``value_imag_last``: on the first / last imagined states (a
+  value that grows along imagination feeds its own targets: the bootstrap);
   ``reward_post`` / ``reward_imag``: the same for the predicted reward.
 * ``drift_z``: how far imagined features leave the posterior's: the mean absolute
   z-score of imagined features under the posterior features' per-dimension mean and std
@@ -50,10 +54,13 @@ def behaviour(agent, batch):
   return {
       'actor_mean_abs': tf.reduce_mean(tf.abs(mean)),
       'actor_std': tf.reduce_mean(std),
+      'actor_mode_spread': tf.reduce_mean(tf.math.reduce_std(ac.actor.mode(post_feat), 0)),
       'actor_saturated': tf.reduce_mean(tf.cast(tf.abs(action) > 0.99, tf.float32)),
       'actor_grad_norm': tf.linalg.global_norm([g for g in grads if g is not None]),
       'value_post': tf.reduce_mean(ac.value(post_feat)),
       'value_imag': tf.reduce_mean(value),
+      'value_imag_first': tf.reduce_mean(value[0]),
+      'value_imag_last': tf.reduce_mean(value[-1]),
       'reward_post': tf.reduce_mean(ac._reward_mode(wm, post_feat)),  # pylint: disable=protected-access
       'reward_imag': tf.reduce_mean(reward),
       'return_imag': tf.reduce_mean(returns),
@@ -61,3 +68,28 @@ def behaviour(agent, batch):
       'drift_z_last': _z(feat[-1], f_mean, f_std),
       'feat_abs_max': tf.reduce_max(tf.abs(post_feat)),
   }
+
+
+def openloop(agent, batch, context=5):
+  """Upstream Dreamer's open-loop check, as numbers: filter ``context`` steps, then
+  imagine the rest of each sequence with the *recorded* actions.
+
+  Returns ``reward_mse_post`` (reward head on posterior states of the same steps),
+  ``reward_mse_openloop`` (on the imagined prior states), ``reward_var`` (the rewards'
+  own variance: an error near it means the model predicts nothing).
+  """
+  wm = agent.world_model
+  data = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+  post, _ = wm.observe(data)
+  state = {k: v[:, context - 1] for k, v in post.items()}
+  action = tf.cast(data['action'], tf.float32)
+  feats = []
+  for t in range(context, action.shape[1]):
+    state = wm.img_step(state, action[:, t])
+    feats.append(wm.feat(state))
+  feat = tf.stack(feats, 1)
+  reward = tf.cast(data['reward'][:, context:], tf.float32)
+  post_feat = wm.feat({k: v[:, context:] for k, v in post.items()})
+  mse = lambda f: tf.reduce_mean(tf.square(wm.reward(f).mode() - reward))
+  return {'reward_mse_post': mse(post_feat), 'reward_mse_openloop': mse(feat),
+          'reward_var': tf.math.reduce_variance(reward)}
