@@ -83,7 +83,8 @@ def kl_loss(post, prior, free_nats=3.0, train_prior=True):
   stop = lambda d: {k: tf.stop_gradient(d[k]) for k in ('mean', 'std')}
   prior_term = kl(stop(post), prior)
   representation = tf.maximum(kl(post, stop(prior)), free_nats)
-  return prior_term + representation, value
+  # The value stays max(KL, free_nats); the prior term adds only its gradient.
+  return representation + prior_term - tf.stop_gradient(prior_term), value
 
 
 def masked_log_likelihood(dist, target, flag):

@@ -202,3 +202,70 @@ def test_best_of_is_the_most_likely_of_the_same_samples():
   expect = candidates.numpy()[np.argmax(logp.numpy(), 0), np.arange(4)]
   np.testing.assert_allclose(chosen, expect, atol=1e-5)
   assert chosen.shape == (4, 3) and np.all(np.abs(chosen) < 1.0)
+
+
+def _small_actor_critic(**kwargs):
+  for key, value in (('Actor.units', 16), ('Actor.layers', 2), ('Value.units', 16),
+                     ('Value.layers', 2)):
+    gin.bind_parameter(key, value)
+  ac = behavior.ActorCritic(1, horizon=4, **kwargs)
+  ac.build(3)
+  return ac
+
+
+def test_slow_target_value_lags_then_copies():
+  """The lambda-return targets read a copy of the value refreshed every k updates."""
+  tf.random.set_seed(3)
+  ac = _small_actor_critic(slow_target_every=3, value_lr=1e-2)
+  same = lambda: all(np.array_equal(t.numpy(), s.numpy()) for t, s in zip(
+      ac.target_value.variables, ac.value.variables))
+  assert same()  # built as a copy
+  world = _ToyWorld()
+  for update in range(1, 7):
+    ac.update(world, _toy_post(8, 3))
+    assert same() == (update % 3 == 0), update
+  assert _small_actor_critic(slow_target_every=0).target_value is None
+
+
+class _LinearWorld(_ToyWorld):
+  """Reward x: the larger the action, the better, without end."""
+
+  def reward(self, feat):
+    return tfd.Independent(tfd.Normal(feat[..., :1], 1.0), 1)
+
+
+def test_entropy_bonus_keeps_the_tanh_actor_out_of_saturation():
+  """Maximising a return that grows with the action saturates the tanh-normal actor
+  (its gradient then vanishes); the entropy bonus, whose gradient does not vanish
+  there, holds it where the gradient lives."""
+  saturated = {}
+  for entropy in (0.0, 0.3):
+    tf.random.set_seed(0)
+    ac = _small_actor_critic(entropy=entropy, actor_lr=3e-3, slow_target_every=0)
+    world = _LinearWorld()
+    update = tf.function(lambda post: ac.update(world, post))
+    for _ in range(150):
+      metrics = update(_toy_post(16, 4))
+    assert ('actor_entropy' in metrics) == bool(entropy)
+    feat = tf.random.uniform([256, 3], -2.0, 2.0)
+    saturated[entropy] = float(tf.reduce_mean(
+        tf.cast(tf.abs(ac.actor.sample(feat)) > 0.99, tf.float32)))
+  assert saturated[0.0] > 0.5 and saturated[0.3] < saturated[0.0] - 0.3, saturated
+
+
+def test_trunc_normal_actor_bounds_mode_and_exact_entropy():
+  gin.bind_parameter('Actor.units', 16)
+  gin.bind_parameter('Actor.dist', 'trunc_normal')
+  gin.bind_parameter('Actor.init_std', 0.0)
+  gin.bind_parameter('Actor.min_std', 0.1)
+  actor = behavior.Actor(2)
+  feat = tf.constant(np.random.default_rng(2).normal(size=(64, 5)) * 100, tf.float32)
+  mean, std = actor.params(feat)
+  assert np.all(np.abs(mean.numpy()) <= 1) and np.all(std.numpy() >= 0.1)
+  np.testing.assert_array_equal(actor.mode(feat).numpy(), mean.numpy())
+  for action in (actor.sample(feat), actor.best_of(feat, 10)):
+    assert action.shape == (64, 2) and np.all(np.abs(action.numpy()) <= 1)
+  expect = tfd.TruncatedNormal(mean, std, -1.0, 1.0).entropy().numpy().sum(-1)
+  np.testing.assert_allclose(actor.entropy(feat).numpy(), expect, rtol=1e-5)
+  with pytest.raises(ValueError, match='tanh_normal, trunc_normal'):
+    behavior.Actor(2, dist='beta')

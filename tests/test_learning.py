@@ -2,7 +2,7 @@
 (``gin/toy2d_learn.gin``) in about a minute of CPU per method, clearly beating random actions.
 
 A change that breaks learning anywhere -- world model, imagination, actor, value, the loop --
-fails here. The thresholds leave room under what the seeded runs reach (Dreamer 45, MuMMI 22
+fails here. The threshold (20) leaves room under what the seeded runs reach (Dreamer 38, MuMMI 35
 test return at 3000 env steps; random actions about 3; staying at the goal about 45).
 """
 import json
@@ -26,8 +26,8 @@ def random_return(episodes=10):
   return float(np.mean(returns))
 
 
-@pytest.mark.parametrize('method, threshold', [('dreamer', 20.0), ('mummi', 12.0)])
-def test_agent_learns_to_reach_the_goal(tmp_path, method, threshold):
+@pytest.mark.parametrize('method', ['dreamer', 'mummi'])
+def test_agent_learns_to_reach_the_goal(tmp_path, method):
   assert train.main(['--task', TASK, '--logdir', str(tmp_path), '--seed', '0',
                      '--gin_file', method, '--gin_file', 'toy2d_learn']) == 0
   lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
@@ -35,4 +35,4 @@ def test_agent_learns_to_reach_the_goal(tmp_path, method, threshold):
   baseline = random_return()
   assert baseline < 6.0
   assert len(tests) == 6  # every 500 env steps after the prefill
-  assert tests[-1] >= max(threshold, 3 * baseline), (tests, baseline)
+  assert tests[-1] >= max(20.0, 4 * baseline), (tests, baseline)

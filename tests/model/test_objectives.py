@@ -102,3 +102,26 @@ def test_cross_modal_distance_zero_for_identical_and_about_two_for_independent()
   assert float(objectives.cross_modal_distance([a, a], [ones, ones])) == 0.0
   assert float(objectives.cross_modal_distance([a, b], [ones, ones])) == (
       pytest.approx(2.0, rel=0.1))
+
+
+def test_kl_below_the_floor_still_trains_the_prior_only():
+  """train_prior: under the free-nats floor the prior keeps following the posterior
+  (Dreamer v1's max(KL, free) gives neither side a gradient); above it the gradient is
+  exactly that of the KL."""
+  def grads(offset, free_nats, train_prior):
+    q_mean, p_mean = tf.Variable(tf.zeros([2, 3])), tf.Variable(tf.fill([2, 3], offset))
+    with tf.GradientTape() as tape:
+      loss, kl = objectives.kl_loss({'mean': q_mean, 'std': tf.ones([2, 3])},
+                                    {'mean': p_mean, 'std': tf.ones([2, 3])},
+                                    free_nats, train_prior)
+    return [g.numpy() if g is not None else 0.0
+            for g in tape.gradient(loss, [q_mean, p_mean])], float(kl)
+  (dq, dp), kl = grads(0.5, 3.0, True)  # KL 0.375 < 3
+  assert kl == pytest.approx(0.375)
+  assert np.all(dq == 0) and np.all(dp > 0)  # p moves towards q, q keeps its nats
+  (dq, dp), _ = grads(0.5, 3.0, False)
+  assert np.all(dq == 0) and np.all(dp == 0)  # Dreamer v1: nothing learns
+  for train_prior in (True, False):
+    (dq, dp), _ = grads(2.0, 1.0, train_prior)  # KL 6 > 1: both equal the KL's gradient
+    np.testing.assert_allclose(dq, np.full([2, 3], -1.0))  # (q - p) / batch
+    np.testing.assert_allclose(dp, np.full([2, 3], 1.0))
