@@ -26,6 +26,7 @@ TINY = [
     'Trainer.batch_size = 2',
     'Trainer.batch_length = 8',
     'Trainer.eval_every = 240',
+    'Trainer.eval_episodes = 1',
     'Trainer.log_every = 120',
     'ActorCritic.horizon = 3',
     'ActorCritic.mpc_horizon = 3',
@@ -86,7 +87,8 @@ def check_run(logdir):
   metrics = merged(read_metrics(logdir))
   for name in ('train/return', 'train/length', 'test/return', 'test/length', 'model_loss',
                'actor_loss', 'value_loss', 'fps', 'test/return_none', 'test/return_medium',
-               'test/return_high', 'train/missing/rgb', 'test/missing_high/depth'):
+               'test/return_high', 'train/missing/rgb', 'test/missing_high/depth',
+               'test/return_std', 'test/return_std_high'):
     assert name in metrics, name
   assert metrics['step'] == 480
   assert metrics['test/length'] == 120 and metrics['train/length'] == 120  # env steps
@@ -117,10 +119,11 @@ def test_every_method_end_to_end(tmp_path, method):
 
 def test_eval_only_and_resume_refusal(mummi_run, capsys):
   before = len(replay_lib.episode_files(mummi_run / 'episodes'))
-  assert train.main(args(mummi_run) + ['--eval_only']) == 0
+  assert train.main(args(mummi_run) + ['--eval_only', '--eval_episodes', '2']) == 0
   out = capsys.readouterr().out
   for level in ('none', 'medium', 'high'):
     assert f'test/return_{level}:' in out
+  assert out.count('(2 episodes)') == 3
   assert len(replay_lib.episode_files(mummi_run / 'episodes')) == before  # no training
   gin.clear_config()
   assert train.main(args(mummi_run, 'cvrl')) == 2
@@ -142,6 +145,7 @@ def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
     (['--gin_file', 'nope'], "unknown gin file 'nope'; valid: "),
     (['--gin_binding', 'Trainer.nonsense = 3'], 'bad gin configuration'),
     (['--gin_binding', "WorldModel.method = 'vae'"], "unknown method 'vae'; valid: mummi"),
+    (['--eval_episodes', '0'], '--eval_episodes must be >= 1, got 0'),
 ])
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad, message):
   logdir = tmp_path / 'run'
@@ -252,3 +256,19 @@ def test_toy2d_world_is_usable_by_the_trainer(tmp_path):
   metrics = merged(read_metrics(tmp_path))
   assert {'precision_share/position', 'precision_share/camera', 'test/return_high'} <= set(
       metrics)
+
+
+def test_diagnose_tool_reports_behaviour_numbers(mummi_run, capsys):
+  sys.path.insert(0, str(train.REPO / 'tools'))
+  try:
+    import diagnose
+  finally:
+    sys.path.pop(0)
+  assert diagnose.main(['--logdir', str(mummi_run), '--batch', '3', '--length', '8']) == 0
+  report = json.loads(capsys.readouterr().out)
+  assert report['checkpoint_step'] == 480
+  for key in ('actor_saturated', 'actor_mode_spread', 'value_imag_last', 'drift_z_last',
+              'reward_mse_openloop', 'reward_var'):
+    assert np.isfinite(report[key]), key
+  assert 0 <= report['actor_saturated'] <= 1
+  assert diagnose.main(['--logdir', str(mummi_run / 'nope')]) == 2
