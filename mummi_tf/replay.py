@@ -80,6 +80,43 @@ def count_steps(directory):
   return sum(max(length_from_name(p) - 1, 0) for p in episode_files(directory))
 
 
+def _readable_length(path):
+  """The episode's length if its ``reward`` reads and matches the name, else None."""
+  try:
+    with np.load(path) as data:
+      length = len(data['reward'])
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+    return None
+  return length if length == length_from_name(path) else None
+
+
+def quarantine_unreadable(directory):
+  """Moves episode files whose rewards do not read (truncated, empty, renamed) into
+  ``directory/corrupt/`` with one warning each; returns the number of agent steps (reset
+  steps excluded) and of episodes that remain.
+
+  Only the ``reward`` member is decompressed, so a resume scans a long run quickly; an
+  episode damaged elsewhere is caught, and moved aside, when it is loaded.
+  """
+  directory = pathlib.Path(directory)
+  steps = episodes = 0
+  for path in episode_files(directory):
+    length = _readable_length(path)
+    if length is None:
+      _move_aside(path, 'its reward does not read or its length does not match the name')
+      continue
+    steps += max(length - 1, 0)
+    episodes += 1
+  return steps, episodes
+
+
+def _move_aside(path, why):
+  corrupt = path.parent / 'corrupt'
+  corrupt.mkdir(exist_ok=True)
+  os.replace(path, corrupt / path.name)
+  logging.warning('Moved unreadable episode file %s to %s/ (%s).', path.name, corrupt, why)
+
+
 @gin.configurable(denylist=['directory'])
 class Replay:
   """Episodes on disk plus the newest ``capacity`` steps of them in RAM."""
@@ -101,7 +138,9 @@ class Replay:
       if total >= self.capacity:
         break
       episode = load_episode(path)
-      if episode is not None:
+      if episode is None:
+        _move_aside(path, 'it does not load')
+      else:
         loaded.append((path.stem, episode))
         total += episode_length(episode)
     for key, episode in reversed(loaded):
@@ -131,6 +170,11 @@ class Replay:
 
   def nbytes(self):
     return sum(v.nbytes for ep in self._episodes.values() for v in ep.values())
+
+  def can_sample(self, length):
+    """Whether an episode in memory holds a window of ``length`` steps."""
+    with self._lock:
+      return any(episode_length(e) >= length for e in self._episodes.values())
 
   def sample(self, batch, length):
     """A dict of ``(batch, length, ...)`` arrays, each row a window inside one episode."""

@@ -79,8 +79,9 @@ class Trainer:
 
   def _setup(self):
     self.logdir.mkdir(parents=True, exist_ok=True)
-    self.step = replay_lib.count_steps(self.logdir / 'episodes') * self.action_repeat
-    episodes_done = len(replay_lib.episode_files(self.logdir / 'episodes'))
+    # What loads counts: unreadable episode files are moved to episodes/corrupt/.
+    steps, episodes_done = replay_lib.quarantine_unreadable(self.logdir / 'episodes')
+    self.step = steps * self.action_repeat
     self.episodes = episodes_done
     if self.step:  # A resumed run continues the random streams instead of repeating them.
       keras.utils.set_random_seed(self.seed + self.step)
@@ -175,8 +176,10 @@ class Trainer:
     evaluated_at = None
     dataset = None
     while self.step < self.steps:
-      if self.step < self.prefill:
-        self._collect(random_policy, min(self.train_every, self.prefill - self.step))
+      if self.step < self.prefill or not self.replay.can_sample(self.batch_length):
+        # Random actions until the prefill is done and replay holds a training window.
+        self._collect(random_policy, min(self.train_every, self.prefill - self.step)
+                      if self.step < self.prefill else self.train_every)
       else:
         dataset = dataset or iter(self.replay.dataset(self.batch_size, self.batch_length,
                                                         self.prefetch))

@@ -36,6 +36,23 @@ def test_corrupt_and_truncated_files_are_skipped(tmp_path, caplog):
   replay = replay_lib.Replay(tmp_path, capacity=1000)
   assert replay.num_episodes == 1
   assert 'Skipping unreadable episode file' in caplog.text
+  assert len(list((tmp_path / 'corrupt').iterdir())) == 2  # moved aside, not lost
+
+
+def test_quarantine_counts_what_loads_and_moves_the_rest(tmp_path, caplog):
+  good = replay_lib.save_episode(tmp_path, make_episode(1, 20))  # 20 rows: 19 steps
+  data = good.read_bytes()
+  bad = [tmp_path / ('20200101T000000-' + '0' * 32 + '-20.npz'),
+         tmp_path / ('20200101T000001-' + '1' * 32 + '-20.npz'),
+         tmp_path / ('20200101T000002-' + '2' * 32 + '-999.npz')]  # length != name
+  bad[0].write_bytes(data[:len(data) // 2])
+  bad[1].write_bytes(b'')
+  bad[2].write_bytes(data)
+  assert replay_lib.count_steps(tmp_path) == 19 + 19 + 19 + 998  # names alone
+  assert replay_lib.quarantine_unreadable(tmp_path) == (19, 1)
+  assert sorted(p.name for p in (tmp_path / 'corrupt').iterdir()) == sorted(b.name for b in bad)
+  assert caplog.text.count('Moved unreadable episode file') == 3
+  assert replay_lib.count_steps(tmp_path) == 19
 
 
 def test_sequences_never_cross_episodes(tmp_path):

@@ -155,15 +155,32 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad,
   assert not logdir.exists()
 
 
-def test_corrupt_episode_file_is_skipped_on_resume(mummi_run, tmp_path, caplog):
+def test_unreadable_episodes_are_moved_aside_and_not_counted(mummi_run, tmp_path, caplog):
+  """A truncated or empty episode file adds no steps on resume; it goes to corrupt/."""
   logdir = tmp_path / 'copy'
   subprocess.run(['cp', '-r', str(mummi_run), str(logdir)], check=True)
   good = replay_lib.episode_files(logdir / 'episodes')[-1]
-  corrupt = good.with_name('29991231T235959-' + 'f' * 32 + '-61.npz')
-  corrupt.write_bytes(good.read_bytes()[:1000])
+  truncated = good.with_name('29991231T235959-' + 'f' * 32 + '-61.npz')
+  truncated.write_bytes(good.read_bytes()[:1000])
+  empty = good.with_name('29991231T235959-' + 'e' * 32 + '-61.npz')
+  empty.write_bytes(b'')
   assert train.main(args(logdir, extra=['Trainer.steps = 600'])) == 0
-  assert 'Skipping unreadable episode file' in caplog.text
-  assert merged(read_metrics(logdir))['step'] >= 600
+  assert sorted(p.name for p in (logdir / 'episodes' / 'corrupt').iterdir()) == sorted(
+      [truncated.name, empty.name])
+  assert caplog.text.count('Moved unreadable episode file') == 2
+  # 480 real env steps before, so the run went on to 600 (a name-based count said 720).
+  assert replay_lib.count_steps(logdir / 'episodes') * 2 == 600
+  assert merged(read_metrics(logdir))['step'] == 600
+
+
+def test_a_run_whose_only_episode_is_corrupt_prefills_again(tmp_path):
+  assert train.main(args(tmp_path, extra=['Trainer.steps = 240'])) == 0
+  for path in replay_lib.episode_files(tmp_path / 'episodes'):
+    path.write_bytes(path.read_bytes()[:500])
+  gin.clear_config()
+  assert train.main(args(tmp_path, extra=['Trainer.steps = 240'])) == 0
+  assert len(list((tmp_path / 'episodes' / 'corrupt').iterdir())) == 2
+  assert replay_lib.count_steps(tmp_path / 'episodes') * 2 == 240
 
 
 def test_resume_after_sigkill(tmp_path):
