@@ -116,7 +116,11 @@ def main(argv=None):
   from mummi_tf import trainer
   runner = trainer.Trainer(logdir=args.logdir, task=args.task, seed=args.seed)
   if not args.eval_only:
-    return runner.run()
+    try:
+      return runner.run()
+    except UsageError as e:  # e.g. the logdir is in use by another run
+      print(f'error: {e}', file=sys.stderr)
+      return 2
   try:
     results = runner.evaluate_only(args.eval_episodes)
   except UsageError as e:

@@ -79,6 +79,7 @@ class Trainer:
 
   def _setup(self):
     self.logdir.mkdir(parents=True, exist_ok=True)
+    self._lock = lock_logdir(self.logdir)
     # What loads counts: unreadable episode files are moved to episodes/corrupt/.
     steps, episodes_done = replay_lib.quarantine_unreadable(self.logdir / 'episodes')
     self.step = steps * self.action_repeat
@@ -113,6 +114,9 @@ class Trainer:
     _write_text(self.logdir / 'config.gin', gin.config_str())
 
   def _close(self):
+    if getattr(self, '_lock', None) is not None:
+      self._lock.close()  # releases the flock
+      self._lock = None
     for env in getattr(self, 'envs', []):
       env.close()
     if self._evaluator is not None:
@@ -230,6 +234,29 @@ class Trainer:
       return results
     finally:
       self._close()
+
+
+def lock_logdir(logdir):
+  """An exclusive ``flock`` on ``logdir/.lock`` for this process's lifetime (the kernel
+  drops it when the process dies, so a crashed run leaves nothing behind). Raises
+  ``UsageError`` naming the holder when another run has it. Returns the open file."""
+  import fcntl
+  import os
+  from mummi_tf.train import UsageError
+  handle = open(pathlib.Path(logdir) / '.lock', 'a+')
+  try:
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:
+    handle.seek(0)
+    holder = handle.read().strip() or 'another process'
+    handle.close()
+    raise UsageError(f'{logdir} is in use by another run ({holder}); wait for it to '
+                     'finish or use another --logdir') from None
+  handle.seek(0)
+  handle.truncate()
+  handle.write(f'pid {os.getpid()}\n')
+  handle.flush()
+  return handle
 
 
 def _write_text(path, text):

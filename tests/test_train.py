@@ -289,3 +289,26 @@ def test_diagnose_tool_reports_behaviour_numbers(mummi_run, capsys):
     assert np.isfinite(report[key]), key
   assert 0 <= report['actor_saturated'] <= 1
   assert diagnose.main(['--logdir', str(mummi_run / 'nope')]) == 2
+
+
+def test_a_second_run_on_a_logdir_in_use_is_refused(tmp_path, capsys):
+  from mummi_tf import trainer
+  held = trainer.lock_logdir(tmp_path)
+  try:
+    assert train.main(args(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert f'is in use by another run (pid {os.getpid()})' in err and err.count('\n') == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['.lock']  # nothing written
+  finally:
+    held.close()
+  # A run that dies (kill -9) leaves no lock behind.
+  holder = subprocess.Popen([sys.executable, '-c', (
+      'import sys, time; sys.path.insert(0, %r); from mummi_tf import trainer; '
+      'held = trainer.lock_logdir(%r); print("locked", flush=True); time.sleep(60)') % (
+          str(train.REPO), str(tmp_path))], stdout=subprocess.PIPE, text=True)
+  assert holder.stdout.readline().strip() == 'locked'
+  with pytest.raises(train.UsageError, match='in use by another run'):
+    trainer.lock_logdir(tmp_path)
+  holder.kill()
+  holder.wait()
+  trainer.lock_logdir(tmp_path).close()
