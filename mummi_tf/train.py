@@ -69,6 +69,8 @@ def parse_args(argv):
 
 def configure(args):
   """Validates the task and the gin configuration; raises UsageError on bad input."""
+  if args.steps is not None and not (np.isfinite(args.steps) and args.steps >= 1):
+    raise UsageError(f'--steps must be a finite number of env steps >= 1, got {args.steps}')
   if args.eval_episodes < 1:
     raise UsageError(f'--eval_episodes must be >= 1, got {args.eval_episodes}')
   if args.task not in envs_lib.TASKS:

@@ -146,6 +146,9 @@ def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
     (['--gin_binding', 'Trainer.nonsense = 3'], 'bad gin configuration'),
     (['--gin_binding', "WorldModel.method = 'vae'"], "unknown method 'vae'; valid: mummi"),
     (['--eval_episodes', '0'], '--eval_episodes must be >= 1, got 0'),
+    (['--steps', '-5'], '--steps must be a finite number of env steps >= 1, got -5.0'),
+    (['--steps', 'nan'], '--steps must be a finite number of env steps >= 1, got nan'),
+    (['--steps', 'inf'], '--steps must be a finite number of env steps >= 1, got inf'),
 ])
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad, message):
   logdir = tmp_path / 'run'
