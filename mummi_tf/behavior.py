@@ -280,7 +280,7 @@ class ActorCritic(tf.Module):
     return [t.assign(s) for t, s in zip(self.target_value.variables, self.value.variables)]
 
   @staticmethod
-  def _reward_mode(world_model, feat):
+  def reward_mode(world_model, feat):
     reward = world_model.reward(feat).mode()
     if reward.shape.rank == feat.shape.rank:  # A trailing unit axis.
       reward = tf.squeeze(reward, -1)
@@ -303,7 +303,7 @@ class ActorCritic(tf.Module):
     with tf.GradientTape() as actor_tape:
       feat, _ = imagine(start, self.actor.sample, world_model.img_step,
                         world_model.feat, self.horizon)
-      reward = self._reward_mode(world_model, feat)
+      reward = self.reward_mode(world_model, feat)
       value = (self.target_value or self.value)(feat)
       pcont = self.discount * tf.ones_like(reward)
       returns = lambda_return(reward[:-1], value[:-1], pcont[:-1], value[-1],
@@ -365,6 +365,6 @@ class ActorCritic(tf.Module):
         return prior
     action = latent_mpc(
         post, action, policy, img_step, world_model.feat,
-        lambda f: self._reward_mode(world_model, f), self.value,
+        lambda f: self.reward_mode(world_model, f), self.value,
         self.mpc_horizon, self.discount, self.lambda_, self.mpc_lr)
     return tf.clip_by_value(action, -1.0, 1.0)

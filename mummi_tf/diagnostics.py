@@ -43,7 +43,7 @@ def behaviour(agent, batch):
   action = ac.actor.sample(post_feat)
   with tf.GradientTape() as tape:
     feat, _ = behavior.imagine(start, ac.actor.sample, wm.img_step, wm.feat, ac.horizon)
-    reward = ac._reward_mode(wm, feat)  # pylint: disable=protected-access
+    reward = ac.reward_mode(wm, feat)
     value = ac.value(feat)
     returns = behavior.lambda_return(reward[:-1], value[:-1], ac.discount, value[-1],
                                      ac.lambda_)
@@ -61,7 +61,7 @@ def behaviour(agent, batch):
       'value_imag': tf.reduce_mean(value),
       'value_imag_first': tf.reduce_mean(value[0]),
       'value_imag_last': tf.reduce_mean(value[-1]),
-      'reward_post': tf.reduce_mean(ac._reward_mode(wm, post_feat)),  # pylint: disable=protected-access
+      'reward_post': tf.reduce_mean(ac.reward_mode(wm, post_feat)),
       'reward_imag': tf.reduce_mean(reward),
       'return_imag': tf.reduce_mean(returns),
       'drift_z_first': _z(feat[0], f_mean, f_std),
