@@ -281,6 +281,7 @@ class ActorCritic(tf.Module):
 
   @staticmethod
   def reward_mode(world_model, feat):
+    """The world model's predicted reward for features (..., F), shape (...)."""
     reward = world_model.reward(feat).mode()
     if reward.shape.rank == feat.shape.rank:  # A trailing unit axis.
       reward = tf.squeeze(reward, -1)
