@@ -4,7 +4,7 @@ Public API::
 
     export(logdir, out=None, mpc=None, stochastic=False, force=False) -> metadata
     PolicyModule(agent, sample=False, mpc=None)     # the exported tf.Module
-    load_logdir(logdir) -> (run, gin_text, checkpoint_path, step)
+    load_logdir(logdir) -> (run, gin_text, newest_checkpoint_path, step)
     main(argv=None) -> exit code                     # tools/export_savedmodel.py
 
 The SavedModel (loadable with ``tf.saved_model.load`` alone, nothing of this package)
@@ -35,7 +35,6 @@ files ``ckpt-<env step>``), ``config.gin`` (the gin config) and ``run.json``
 import argparse
 import json
 import pathlib
-import re
 import shutil
 import sys
 
@@ -45,6 +44,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from mummi_tf import agent as agent_lib
+from mummi_tf import checkpoints
 
 METADATA = 'metadata.json'
 
@@ -54,12 +54,15 @@ class ExportError(Exception):
 
 
 def load_logdir(logdir):
-  """Reads a training logdir; returns (run, gin_text, checkpoint_path, step)."""
+  """Reads a training logdir; returns (run, gin_text, newest checkpoint path, its step).
+
+  The newest checkpoint may not read; ``restore`` falls back to older ones.
+  """
   logdir = pathlib.Path(logdir)
   if not logdir.is_dir():
     raise ExportError(f'logdir {logdir} does not exist.')
-  ckpt = tf.train.latest_checkpoint(str(logdir / 'checkpoints'))
-  if not ckpt:
+  found = checkpoints.candidates(logdir / 'checkpoints')
+  if not found:
     raise ExportError(f'no checkpoint in {logdir / "checkpoints"}; train first '
                       '(make train LOGDIR=...) or pass the logdir of a run.')
   for name in ('run.json', 'config.gin'):
@@ -70,9 +73,7 @@ def load_logdir(logdir):
   for key in ('task', 'obs_spec', 'action_spec'):
     if key not in run:
       raise ExportError(f'{logdir / "run.json"} has no {key!r}.')
-  match = re.search(r'-(\d+)$', ckpt)
-  step = int(match.group(1)) if match else None
-  return run, (logdir / 'config.gin').read_text(), ckpt, step
+  return run, (logdir / 'config.gin').read_text(), found[0], checkpoints.step_of(found[0])
 
 
 def obs_spec_from_run(run):
@@ -155,11 +156,12 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False):
       raise ExportError(f'{logdir}: config.gin / run.json do not build an '
                         f'agent: {e}') from e
     try:
-      status = tf.train.Checkpoint(agent=agent).restore(ckpt)
-      status.expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError) as e:
-      raise ExportError(f'{ckpt} does not match the agent of config.gin and '
-                        f'run.json: {str(e).splitlines()[0]}') from e
+      ckpt = checkpoints.restore_newest(tf.train.Checkpoint(agent=agent),
+                                        logdir / 'checkpoints', strict=True)
+    except checkpoints.CheckpointError as e:
+      raise ExportError(f'{e} (or it does not match the agent of config.gin and '
+                        'run.json)') from e
+    step = checkpoints.step_of(ckpt)
     mpc = agent.behavior.mpc if mpc is None else bool(mpc)
     module = PolicyModule(agent, sample=stochastic, mpc=mpc)
     tmp = out.parent / f'.{out.name}.tmp'

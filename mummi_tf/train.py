@@ -115,17 +115,14 @@ def main(argv=None):
   except UsageError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  from mummi_tf import checkpoints
   from mummi_tf import trainer
   runner = trainer.Trainer(logdir=args.logdir, task=args.task, seed=args.seed)
-  if not args.eval_only:
-    try:
-      return runner.run()
-    except UsageError as e:  # e.g. the logdir is in use by another run
-      print(f'error: {e}', file=sys.stderr)
-      return 2
   try:
+    if not args.eval_only:
+      return runner.run()
     results = runner.evaluate_only(args.eval_episodes)
-  except UsageError as e:
+  except (UsageError, checkpoints.CheckpointError) as e:  # e.g. the logdir is in use
     print(f'error: {e}', file=sys.stderr)
     return 2
   for name, returns in results.items():

@@ -11,6 +11,7 @@ import tf_keras as keras
 import tqdm
 
 from mummi_tf import agent as agent_lib
+from mummi_tf import checkpoints
 from mummi_tf import driver as driver_lib
 from mummi_tf import envs as envs_lib
 from mummi_tf import evaluation
@@ -97,8 +98,8 @@ class Trainer:
     self.checkpoint = tf.train.Checkpoint(agent=self.agent, updates=self.updates)
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, self.logdir / 'checkpoints', max_to_keep=3)
-    if self.manager.latest_checkpoint:
-      self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+    # The newest checkpoint that reads (a damaged one is named in a warning).
+    self.restored = checkpoints.restore_newest(self.checkpoint, self.logdir / 'checkpoints')
     self._write_run_files(obs_spec, action_spec)
     self.driver = driver_lib.Driver(self.envs, [self._on_episode])
 
@@ -227,7 +228,7 @@ class Trainer:
     from mummi_tf.train import UsageError
     try:
       self._setup()
-      if not self.manager.latest_checkpoint:
+      if not self.restored:
         raise UsageError(f'no checkpoint in {self.logdir / "checkpoints"} to evaluate')
       results = self._evaluate(episodes)
       self.logger.write(self.step)

@@ -315,3 +315,39 @@ def test_a_second_run_on_a_logdir_in_use_is_refused(tmp_path, capsys):
   holder.kill()
   holder.wait()
   trainer.lock_logdir(tmp_path).close()
+
+
+def _truncate_checkpoint(prefix):
+  for data in prefix.parent.glob(prefix.name + '.data-*'):
+    data.write_bytes(data.read_bytes()[:200])
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one(mummi_run, tmp_path, caplog,
+                                                                capsys):
+  """Training, --eval_only and export all use the newest checkpoint that restores."""
+  import pathlib
+  from mummi_tf import checkpoints
+  from mummi_tf import export
+  logdir = tmp_path / 'copy'
+  subprocess.run(['cp', '-r', str(mummi_run), str(logdir)], check=True)
+  newest, older = [pathlib.Path(p) for p in checkpoints.candidates(logdir / 'checkpoints')[:2]]
+  _truncate_checkpoint(newest)
+  assert train.main(args(logdir) + ['--eval_only', '--eval_episodes', '1']) == 0
+  assert f'Checkpoint {newest.name} does not restore (IndexError' in caplog.text
+  assert f'using {older.name} instead' in caplog.text
+  gin.clear_config()
+  assert export.main(['--logdir', str(logdir), '--out', str(tmp_path / 'model')]) == 0
+  meta = json.loads((tmp_path / 'model' / export.METADATA).read_text())
+  assert meta['checkpoint'] == older.name
+  gin.clear_config()
+  assert train.main(args(logdir, extra=['Trainer.steps = 600'])) == 0  # trains on
+  assert checkpoints.candidates(logdir / 'checkpoints')[0].endswith('ckpt-600')
+  # When none restores: one line naming each, exit 2, nothing trained.
+  for prefix in checkpoints.candidates(logdir / 'checkpoints'):
+    _truncate_checkpoint(pathlib.Path(prefix))
+  gin.clear_config()
+  capsys.readouterr()
+  assert train.main(args(logdir, extra=['Trainer.steps = 720'])) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and 'no checkpoint in' in err and 'ckpt-600: IndexError' in err
+  assert replay_lib.count_steps(logdir / 'episodes') * 2 == 600

@@ -33,17 +33,22 @@ def main(argv=None):
     return 2
   import tensorflow as tf
   from mummi_tf import agent as agent_lib
+  from mummi_tf import checkpoints
   from mummi_tf import diagnostics
   from mummi_tf import export
   from mummi_tf import replay as replay_lib
-  run, gin_text, ckpt, step = export.load_logdir(args.logdir)
-  if args.checkpoint:
-    ckpt, step = args.checkpoint, int(args.checkpoint.rsplit('-', 1)[-1])
+  run, gin_text, _, _ = export.load_logdir(args.logdir)
   gin.clear_config()
   gin.parse_config(gin_text, skip_unknown=True)
   tf.random.set_seed(args.seed)
   agent = agent_lib.Agent(export.obs_spec_from_run(run), run['action_spec'])
-  tf.train.Checkpoint(agent=agent).restore(ckpt).expect_partial()
+  saved = tf.train.Checkpoint(agent=agent)
+  if args.checkpoint:
+    ckpt = args.checkpoint
+    saved.restore(ckpt).expect_partial()
+  else:
+    ckpt = checkpoints.restore_newest(saved, args.logdir / 'checkpoints')
+  step = checkpoints.step_of(ckpt)
   replay = replay_lib.Replay(args.logdir / 'episodes', seed=args.seed)
   batch = replay.sample(args.batch, args.length)
   batch = {k: v for k, v in batch.items() if v.dtype != object}
