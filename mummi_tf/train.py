@@ -89,12 +89,46 @@ def configure(args):
     message = ' '.join(str(e).split())
     raise UsageError(f'bad gin configuration: {message}') from None
   trainer.check_method()
+  check_env_options(args.task)
   return files, bindings
+
+
+def check_env_options(task):
+  """The environments' gin options, training's and every evaluation condition's, checked
+  before any worker starts."""
+  from mummi_tf import evaluation
+  from mummi_tf import trainer
+  names = ('modalities', 'missing', 'missing_mode', 'action_repeat', 'time_limit', 'remove')
+  options = {name: trainer.make_option(name) for name in names}
+  try:
+    envs_lib.check(task, **options)
+    for name, condition in evaluation.conditions().items():
+      envs_lib.check(task, **{**options, **condition})
+  except (ValueError, TypeError) as e:
+    raise UsageError(f'bad environment option: {" ".join(str(e).split())}') from None
+
+
+def check_writable(logdir):
+  """A logdir must be a folder this process can create files in (probed, then removed)."""
+  import tempfile
+  if logdir.exists() and not logdir.is_dir():
+    raise UsageError(f'--logdir {logdir} is a file, not a folder')
+  parent = logdir
+  while not parent.exists():
+    parent = parent.parent
+  if not parent.is_dir():
+    raise UsageError(f'--logdir {logdir}: {parent} is a file, not a folder')
+  try:
+    tempfile.TemporaryDirectory(dir=parent).cleanup()
+  except OSError as e:
+    raise UsageError(f'--logdir {logdir} is not writable ({parent}: '
+                     f'{e.strerror or e})') from None
 
 
 def check_logdir(args):
   """Refuses to resume a logdir made with another task or method."""
   from mummi_tf import trainer
+  check_writable(args.logdir)
   run = args.logdir / 'run.json'
   if not run.exists():
     if args.eval_only:

@@ -149,6 +149,14 @@ def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
     (['--steps', '-5'], '--steps must be a finite number of env steps >= 1, got -5.0'),
     (['--steps', 'nan'], '--steps must be a finite number of env steps >= 1, got nan'),
     (['--steps', 'inf'], '--steps must be a finite number of env steps >= 1, got inf'),
+    (['--gin_binding', 'mummi_tf.envs.make.missing = 1.5'],
+     'bad environment option: missing rate 1.5 is outside [0, 1)'),
+    (['--gin_binding', "mummi_tf.envs.make.modalities = ('rgb', 'sonar')"],
+     "unknown modalities ['sonar'] for walker_walk; valid: rgb, depth, touch, state"),
+    (['--gin_binding', "mummi_tf.evaluation.conditions.levels = ('none', 'extreme')"],
+     "unknown missing level 'extreme'; valid: none, train, medium, high"),
+    (['--gin_binding', 'mummi_tf.envs.make.action_repeat = 0'],
+     'action_repeat must be an integer >= 1, got 0'),
 ])
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad, message):
   logdir = tmp_path / 'run'
@@ -156,6 +164,18 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad,
   err = capsys.readouterr().err.strip()
   assert message in err and len(err.splitlines()) == 1
   assert not logdir.exists()
+
+
+def test_a_logdir_that_is_a_file_or_unwritable_is_refused(tmp_path, capsys):
+  afile = tmp_path / 'notes.txt'
+  afile.write_text('keep me')
+  assert train.main(args(afile)) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and 'is a file, not a folder' in err
+  assert afile.read_text() == 'keep me'
+  assert train.main(args('/proc/mummi_tf_logdir')) == 2  # read-only even for root
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and 'is not writable' in err
 
 
 def test_unreadable_episodes_are_moved_aside_and_not_counted(mummi_run, tmp_path, caplog):

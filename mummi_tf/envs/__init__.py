@@ -81,6 +81,24 @@ def build(task, size=(64, 64), modalities=None, seed=None, action_repeat=2, time
     return env
 
 
+def check(task, modalities=None, missing='train', missing_mode='paper', action_repeat=2,
+          time_limit=1000, remove=(), **_):
+    """Validates `make`'s options of `task` without a worker or a simulator (so bad input is
+    refused before anything runs). Returns the modalities; ValueError naming what is valid."""
+    chosen = import_suite(suite_of(task)).check(task, modalities)
+    _missing.resolve_rate(missing_mode, missing)
+    if not (isinstance(action_repeat, int) and action_repeat >= 1):
+        raise ValueError(f'action_repeat must be an integer >= 1, got {action_repeat!r}')
+    if not (isinstance(time_limit, int) and time_limit >= action_repeat):
+        raise ValueError(f'time_limit must be an integer >= action_repeat ({action_repeat}) '
+                         f'env steps, got {time_limit!r}')
+    unknown = [m for m in remove if m not in chosen]
+    if unknown:
+        raise ValueError(f'cannot remove {unknown}: not among the modalities '
+                         f'{", ".join(chosen)}')
+    return chosen
+
+
 def suite_defaults(suite):
     """The gin bindings of `mummi_tf.envs.<suite>.load` in this process (resolved here so a
     worker process, which has no gin config, gets them as explicit arguments)."""

@@ -119,6 +119,18 @@ class WipeConfig:
   randomize_every_n_steps: int
 
 
+def check(task, modalities=None):
+  """The requested modalities (None: both cameras); ValueError naming the valid ones."""
+  if task not in TASKS:
+    raise ValueError(f'Unknown robosuite task {task!r}; valid: {", ".join(TASKS)}.')
+  modalities = MODALITIES if modalities is None else tuple(modalities)
+  bad = [m for m in modalities if m not in MODALITIES]
+  if bad or not modalities or len(set(modalities)) != len(modalities):
+    raise ValueError(f'table_wiping modalities must be a non-empty subset of '
+                     f'{", ".join(MODALITIES)}; got {list(modalities)}.')
+  return modalities
+
+
 def _import_robosuite():
   """Imports robosuite with OpenCV images and the MuJoCo compatibility patches."""
   os.environ.setdefault('MUJOCO_GL', 'egl')
@@ -232,11 +244,7 @@ class TableWiping(dm_env.Environment):
   """robosuite ``Wipe`` as a ``dm_env.Environment`` emitting camera modalities and state."""
 
   def __init__(self, config, size=(64, 64), modalities=None, seed=None):
-    modalities = MODALITIES if modalities is None else tuple(modalities)
-    bad = [m for m in modalities if m not in MODALITIES]
-    if bad or not modalities or len(set(modalities)) != len(modalities):
-      raise ValueError(f'table_wiping modalities must be a non-empty subset of '
-                       f'{", ".join(MODALITIES)}; got {list(modalities)}.')
+    modalities = check('table_wiping', modalities)
     size = tuple(int(s) for s in size)
     if len(size) != 2 or min(size) < 8:
       raise ValueError(f'size must be (height, width) with both >= 8, got {size}.')

@@ -49,6 +49,21 @@ TASK_MODALITIES = {
     'toy2d_x_y': ('x_position', 'y_position'),
 }
 
+
+
+def check(task, modalities=None):
+  """The requested modalities (None: all) of ``task``; ValueError naming the valid ones."""
+  if task not in TASK_MODALITIES:
+    raise ValueError(f'Unknown toy2d task {task!r}; valid: {", ".join(TASKS)}.')
+  available = TASK_MODALITIES[task]
+  modalities = available if modalities is None else tuple(modalities)
+  bad = [m for m in modalities if m not in available]
+  if bad or not modalities:
+    raise ValueError(f'Task {task} has modalities {", ".join(available)}; '
+                     f'got {list(modalities)}.')
+  return modalities
+
+
 _IMAGE_MODALITIES = ('camera', 'front_camera', 'back_camera')
 _VECTOR_SIZES = {'position': 2, 'x_position': 1, 'y_position': 1}
 
@@ -69,16 +84,7 @@ class Toy2DWorld(dm_env.Environment):
   def __init__(self, task, size=(64, 64), modalities=None, seed=None,
                step_size=0.1, robot_radius=0.12, sensor_noise=0.01,
                pixel_noise=2.0, fov=90.0, goal=(0.5, 0.5)):
-    if task not in TASK_MODALITIES:
-      raise ValueError(f'Unknown toy2d task {task!r}; valid: {", ".join(TASKS)}.')
-    available = TASK_MODALITIES[task]
-    if modalities is None:
-      modalities = available
-    modalities = tuple(modalities)
-    bad = [m for m in modalities if m not in available]
-    if bad or not modalities:
-      raise ValueError(f'Task {task} has modalities {", ".join(available)}; '
-                       f'got {list(modalities)}.')
+    modalities = check(task, modalities)
     size = tuple(int(s) for s in size)
     if len(size) != 2 or min(size) < 8:
       raise ValueError(f'size must be (height, width) with both >= 8, got {size}.')
