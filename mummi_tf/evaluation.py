@@ -6,6 +6,9 @@ measured missing fraction of every modality are reported per condition, episodes
 ``logdir/eval_episodes/<condition>/`` and the first episode of each condition becomes a video.
 """
 
+import pathlib
+import shutil
+
 import gin
 import numpy as np
 
@@ -39,6 +42,31 @@ def video_frames(episode):
   return None
 
 
+def _staging(logdir, step):
+  return pathlib.Path(logdir) / 'eval_episodes' / f'.step-{int(step)}'
+
+
+def commit(logdir, step):
+  """Moves ``eval_episodes/.step-<step>/<condition>/*`` to ``eval_episodes/<condition>/``."""
+  staging = _staging(logdir, step)
+  for path in sorted(staging.glob('*/*')):
+    (staging.parent / path.parent.name).mkdir(exist_ok=True)
+    path.replace(staging.parent / path.parent.name / path.name)
+  shutil.rmtree(staging, ignore_errors=True)
+
+
+def recover(logdir, evaluated_at):
+  """After a crash: the staged episodes of the evaluation at ``evaluated_at`` (its metrics
+  were written) are moved into place; those of any other step (cut short before its
+  metrics) are deleted, so the redone evaluation replaces rather than adds to them."""
+  for staging in sorted((pathlib.Path(logdir) / 'eval_episodes').glob('.step-*')):
+    step = int(staging.name.split('-', 1)[1])
+    if step == evaluated_at:
+      commit(logdir, step)
+    else:
+      shutil.rmtree(staging)
+
+
 class Evaluator:
   """Owns one environment per condition and runs evaluation episodes with a policy."""
 
@@ -50,16 +78,27 @@ class Evaluator:
                  for i, (name, opts) in enumerate(self.conditions.items())}
 
   def __call__(self, policy, episodes, logger=None, step=0):
-    """Runs ``episodes`` episodes per condition; returns ``{name: [returns]}``."""
-    results = {}
+    """Runs ``episodes`` episodes per condition; returns ``{name: [returns]}``.
+
+    Episodes are saved and logged only once every condition has finished, so an
+    evaluation cut short (a crash) leaves nothing behind and is redone whole on resume.
+    """
+    collected = {}
     for name, env in self.envs.items():
-      collected = []
-      runner = driver_lib.Driver([env], [lambda ep, _: collected.append(ep)])
+      collected[name] = []
+      runner = driver_lib.Driver([env], [lambda ep, _, out=collected[name]: out.append(ep)])
       runner(policy, episodes=episodes)
-      results[name] = [float(ep['reward'].sum()) for ep in collected]
-      if logger is not None:
-        self._log(logger, name, collected, step)
-    return results
+    if logger is not None:
+      for name, finished in collected.items():
+        self._log(logger, name, finished, step)
+    return {name: [float(ep['reward'].sum()) for ep in finished]
+            for name, finished in collected.items()}
+
+  def commit(self, step):
+    """Moves the staged episodes of the evaluation at ``step`` into place; call it once
+    the evaluation's metrics are written (``recover`` finishes or undoes a cut one)."""
+    if self.logdir is not None:
+      commit(self.logdir, step)
 
   def _log(self, logger, name, episodes, step):
     returns = [float(episode['reward'].sum()) for episode in episodes]
@@ -69,7 +108,7 @@ class Evaluator:
         logger.scalar('test/return_std', np.std(returns))
     for episode in episodes:
       if self.logdir is not None:
-        replay_lib.save_episode(self.logdir / 'eval_episodes' / name, episode)
+        replay_lib.save_episode(_staging(self.logdir, step) / name, episode)
       ret = float(episode['reward'].sum())
       length = (len(episode['reward']) - 1) * self.action_repeat  # env steps, as upstream
       logger.scalar(f'test/return_{name}', ret)

@@ -73,6 +73,22 @@ class Logger:
     return path
 
 
+def last_step_with(logdir, prefix):
+  """The last step of ``logdir/metrics.jsonl`` that logged a name starting with ``prefix``
+  (None: never)."""
+  path = pathlib.Path(logdir) / 'metrics.jsonl'
+  step = None
+  if path.exists():
+    for line in path.read_text().splitlines():
+      try:
+        record = json.loads(line)
+      except ValueError:  # A line cut short by a crash.
+        continue
+      if any(name.startswith(prefix) for name in record):
+        step = record.get('step')
+  return step
+
+
 class Rate:
   """Events per second since the last call (e.g. env steps per second for ``fps``)."""
 

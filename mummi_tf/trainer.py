@@ -94,6 +94,9 @@ class Trainer:
     precision.set_policy()  # gin; before any layer is built
     self.agent = agent_lib.Agent(obs_spec, action_spec)
     self.logger = logger_lib.Logger(self.logdir)
+    # The last complete evaluation (a resumed run redoes one that a crash cut short).
+    self._evaluated_at = logger_lib.last_step_with(self.logdir, 'test/return_')
+    evaluation.recover(self.logdir, self._evaluated_at)
     self.updates = tf.Variable(0, dtype=tf.int64, name='updates')
     self.checkpoint = tf.train.Checkpoint(agent=self.agent, updates=self.updates)
     self.manager = tf.train.CheckpointManager(
@@ -177,8 +180,9 @@ class Trainer:
     fps = logger_lib.Rate()
     fps(self.step)
     random_policy = driver_lib.random_policy(self.envs[0].action_spec(), self.seed + self.step)
-    last = {'eval': self.step // self.eval_every, 'log': self.step // self.log_every}
-    evaluated_at = None
+    last = {'eval': (self._evaluated_at or 0) // self.eval_every,
+            'log': self.step // self.log_every}
+    self._after_round(last, fps)
     dataset = None
     while self.step < self.steps:
       if self.step < self.prefill or not self.replay.can_sample(self.batch_length):
@@ -191,22 +195,26 @@ class Trainer:
         self._collect(self._policy(training=True), self.train_every,
                       self._overlapped_training(dataset, self.train_every))
         self.manager.save(checkpoint_number=self.step)
-      if self.step // self.eval_every > last['eval'] and self.step >= self.prefill:
-        last['eval'] = self.step // self.eval_every
-        self._evaluate()
-        evaluated_at = self.step
-      if self.step // self.log_every > last['log']:
-        last['log'] = self.step // self.log_every
-        self.logger.scalar('fps', fps(self.step))
-        self.logger.write(self.step)
+      self._after_round(last, fps)
       bar.update(min(self.step, self.steps) - bar.n)
       bar.set_postfix({name: f'{self.logger.latest(key, float("nan")):.1f}' for name, key in (
           ('fps', 'fps'), ('train', 'train/return'), ('test', 'test/return'))}, refresh=False)
     self.manager.save(checkpoint_number=self.step)
-    if evaluated_at != self.step:
-      self._evaluate()
     self.logger.write(self.step)
+    if self._evaluated_at != self.step:
+      self._evaluate()
     bar.close()
+
+  def _after_round(self, last, fps):
+    """The round's metrics line first (a crash in evaluation cannot lose it), then the
+    evaluation when one is due, written as its own line at the same step."""
+    if self.step // self.log_every > last['log']:
+      last['log'] = self.step // self.log_every
+      self.logger.scalar('fps', fps(self.step))
+      self.logger.write(self.step)
+    if self.step // self.eval_every > last['eval'] and self.step >= self.prefill:
+      last['eval'] = self.step // self.eval_every
+      self._evaluate()
 
   def _train_once(self, dataset):
     metrics = self.agent.train(next(dataset))
@@ -217,8 +225,12 @@ class Trainer:
     if self._evaluator is None:  # Worker processes kept for the run.
       self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir,
                                              action_repeat=self.action_repeat)
-    return self._evaluator(self._policy(training=False), episodes or self.eval_episodes,
-                           self.logger, self.step)
+    results = self._evaluator(self._policy(training=False), episodes or self.eval_episodes,
+                              self.logger, self.step)
+    self.logger.write(self.step)  # The evaluation is complete once its line is written,
+    self._evaluator.commit(self.step)  # then its episodes move into place.
+    self._evaluated_at = self.step
+    return results
 
   def evaluate_only(self, episodes=None):
     """``--eval_only``: the latest checkpoint under every evaluation condition, no training.
@@ -230,9 +242,7 @@ class Trainer:
       self._setup()
       if not self.restored:
         raise UsageError(f'no checkpoint in {self.logdir / "checkpoints"} to evaluate')
-      results = self._evaluate(episodes)
-      self.logger.write(self.step)
-      return results
+      return self._evaluate(episodes)
     finally:
       self._close()
 

@@ -371,3 +371,35 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one(mummi_run, tmp_p
   err = capsys.readouterr().err
   assert err.count('\n') == 1 and 'no checkpoint in' in err and 'ckpt-600: IndexError' in err
   assert replay_lib.count_steps(logdir / 'episodes') * 2 == 600
+
+
+def test_a_crash_in_evaluation_keeps_the_round_and_the_redo_replaces_it(tmp_path, monkeypatch):
+  """The round's metrics are written before evaluating; a resumed run redoes the cut
+  evaluation once, without duplicate episodes."""
+  from mummi_tf import evaluation
+  original = evaluation.Evaluator._log
+
+  def crash_on_second_condition(self, logger, name, episodes, step):
+    if step == 480 and name == 'medium':
+      raise RuntimeError('simulated crash during evaluation')
+    return original(self, logger, name, episodes, step)
+
+  monkeypatch.setattr(evaluation.Evaluator, '_log', crash_on_second_condition)
+  with pytest.raises(RuntimeError, match='simulated crash'):
+    train.main(args(tmp_path))
+  lines = read_metrics(tmp_path)
+  assert any(l['step'] == 480 and 'model_loss' in l for l in lines)  # the round survived
+  assert not any(l['step'] == 480 and 'test/return' in l for l in lines)
+  assert (tmp_path / 'eval_episodes' / '.step-480' / 'none').is_dir()  # staged, not in place
+  assert len(replay_lib.episode_files(tmp_path / 'eval_episodes' / 'none')) == 1
+  monkeypatch.undo()
+  gin.clear_config()
+  assert train.main(args(tmp_path)) == 0
+  lines = read_metrics(tmp_path)
+  assert [l['step'] for l in lines if 'test/return' in l] == [240, 480]
+  for level in ('none', 'medium', 'high'):
+    assert len(replay_lib.episode_files(tmp_path / 'eval_episodes' / level)) == 2, level
+  assert not list((tmp_path / 'eval_episodes').glob('.step-*'))
+  gin.clear_config()
+  assert train.main(args(tmp_path)) == 0  # a finished run is not evaluated again
+  assert [l['step'] for l in read_metrics(tmp_path) if 'test/return' in l] == [240, 480]
