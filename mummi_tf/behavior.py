@@ -238,7 +238,7 @@ class ActorCritic(tf.Module):
 
   def __init__(self, action_size, horizon=15, discount=0.99, lambda_=0.95,
                actor_lr=8e-5, value_lr=8e-5, clip=30.0, eps=1e-7, entropy=0.0,
-               slow_target_every=100, mpc=True, mpc_lr=0.003, mpc_horizon=15,
+               slow_target_every=100, starts=0, mpc=True, mpc_lr=0.003, mpc_horizon=15,
                name='actor_critic'):
     super().__init__(name=name)
     for label, v in (('horizon', horizon), ('mpc_horizon', mpc_horizon)):
@@ -247,8 +247,13 @@ class ActorCritic(tf.Module):
     if not 0.0 <= lambda_ <= 1.0 or not 0.0 < discount <= 1.0:
       raise ValueError('ActorCritic: lambda_ must be in [0, 1] and discount in '
                        f'(0, 1], got {lambda_} and {discount}.')
+    if int(starts) < 0:
+      raise ValueError(f'ActorCritic.starts must be >= 0 (0: every posterior), got {starts}.')
     self.action_size = int(action_size)
     self.horizon = int(horizon)
+    # Imagination starts: every posterior of the batch (0, Dreamer) or this many of them,
+    # drawn uniformly; the actor-critic's cost is proportional to it.
+    self.starts = int(starts)
     self.discount = float(discount)
     self.lambda_ = float(lambda_)
     self.entropy = float(entropy)
@@ -287,6 +292,17 @@ class ActorCritic(tf.Module):
       reward = tf.squeeze(reward, -1)
     return reward
 
+  def start_states(self, post):
+    """(B, T, ...) posteriors -> (N, ...) imagination starts, gradient stopped: all B x T,
+    or ``starts`` of them drawn without replacement."""
+    flat = {k: tf.stop_gradient(tf.reshape(v, [-1] + v.shape[2:].as_list()))
+            for k, v in post.items()}
+    total = tf.shape(flat['deter'])[0]
+    if not self.starts:
+      return flat
+    pick = tf.random.shuffle(tf.range(total))[:self.starts]
+    return {k: tf.gather(v, pick) for k, v in flat.items()}
+
   def update(self, world_model, post):
     """One actor and one value step on imagined trajectories (eq. 18).
 
@@ -299,8 +315,7 @@ class ActorCritic(tf.Module):
       metrics: ``actor_loss``, ``value_loss``, their grad norms and skip
       counts, and the mean imagined reward, value and lambda-return.
     """
-    start = {k: tf.stop_gradient(tf.reshape(v, [-1] + v.shape[2:].as_list()))
-             for k, v in post.items()}
+    start = self.start_states(post)
     with tf.GradientTape() as actor_tape:
       feat, _ = imagine(start, self.actor.sample, world_model.img_step,
                         world_model.feat, self.horizon)

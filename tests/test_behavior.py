@@ -269,3 +269,19 @@ def test_trunc_normal_actor_bounds_mode_and_exact_entropy():
   np.testing.assert_allclose(actor.entropy(feat).numpy(), expect, rtol=1e-5)
   with pytest.raises(ValueError, match='tanh_normal, trunc_normal'):
     behavior.Actor(2, dist='beta')
+
+
+def test_starts_draws_distinct_posteriors_of_the_batch():
+  ac = _small_actor_critic(starts=5)
+  post = _toy_post(4, 3)  # 12 posteriors
+  picked = ac.start_states(post)['stoch'].numpy()
+  flat = post['stoch'].numpy().reshape(12, -1)
+  assert picked.shape == (5, flat.shape[1])
+  rows = {tuple(r) for r in picked}
+  assert len(rows) == 5 and rows <= {tuple(r) for r in flat}
+  every = _small_actor_critic(starts=0).start_states(post)['stoch'].numpy()
+  np.testing.assert_array_equal(every, flat)
+  metrics = ac.update(_ToyWorld(), post)  # trains on the subset
+  assert np.isfinite(float(metrics['actor_loss']))
+  with pytest.raises(ValueError, match='starts must be >= 0'):
+    behavior.ActorCritic(1, starts=-1)
