@@ -115,9 +115,9 @@ class Agent(tf.Module):
       (action (B, A) float32 in [-1, 1], new policy state).
     """
     state = dict(state)
-    if 'is_first' in obs:
-      keep = 1.0 - tf.cast(obs['is_first'], tf.float32)[:, None]
-      state = {k: v * keep for k, v in state.items()}
+    if 'is_first' in obs:  # A select, not a product: a NaN state is reset too.
+      first = tf.cast(obs['is_first'], tf.bool)[:, None]
+      state = {k: tf.where(first, tf.zeros_like(v), v) for k, v in state.items()}
     inputs = {}
     for m in self.modalities:
       x = tf.convert_to_tensor(obs[m])

@@ -17,7 +17,10 @@ has two traced functions, float32 outputs and a dynamic batch size B:
   ``flags`` {modality: (B,) float32}, 1 present / 0 missing (a missing modality's
   tensor is ignored: any subset, including none, may be present); ``state`` as
   above; ``is_first`` (B,) bool restarts those rows; ``action`` (B, A) float32 in
-  [-1, 1].
+  [-1, 1]. Images may also come as float32 holding uint8 values. Inputs are checked,
+  not trusted: a batch-size mismatch, a flag other than 0/1, a non-finite value of a
+  present sensor, a float image that is not pixels, or a non-finite state row that
+  ``is_first`` does not reset each fail with an error naming the input.
 
 It runs the encoders, fusion, the MSSM filter and the actor (plus latent-guided MPC
 unless ``mpc=False``) exactly as ``Agent.policy(obs, state, training=False)``:
@@ -81,34 +84,84 @@ def obs_spec_from_run(run):
   return {k: (tuple(v[0]), np.dtype(v[1])) for k, v in run['obs_spec'].items()}
 
 
+def _checked(label, bad_rows, present, what):
+  """An assert that no present row (B,) is bad; rows are cut to a common length so that
+  a batch-size mismatch reaches its own, clearer assert."""
+  n = tf.minimum(tf.shape(bad_rows)[0], tf.shape(present)[0])
+  return tf.debugging.Assert(~tf.reduce_any(bad_rows[:n] & present[:n]),
+                             [f'step: {label} {what}'])
+
+
+def _unknown_batch(x):
+  return tf.raw_ops.PlaceholderWithDefault(input=x, shape=[None] + x.shape[1:].as_list())
+
+
+def _any_per_row(x):
+  return tf.reduce_any(tf.reshape(x, [tf.shape(x)[0], -1]), -1)
+
+
+def _input_checks(agent, observations, flags, state, is_first):
+  """Assert ops for what the policy must not trust: batch sizes, non-finite values
+  where a sensor is present, flags other than 0/1, a non-finite state not reset by
+  ``is_first``, image values that are not uint8 pixels. Each names its input."""
+  batch = tf.shape(is_first)[0]
+  checks = []
+  for label, t in ([(f'observations {m}', observations[m]) for m in agent.modalities]
+                   + [(f'flags {m}', flags[m]) for m in agent.modalities]
+                   + [(f'state {k}', v) for k, v in state.items()]):
+    checks.append(tf.debugging.assert_equal(
+        tf.shape(t)[0], batch, message=f'step: {label} must have the batch size of is_first'))
+  for m, (kind, _) in agent.modalities.items():
+    flag, x = flags[m], observations[m]
+    every = tf.ones_like(flag, tf.bool)
+    checks.append(_checked(f'flags {m}', ~((flag == 0.0) | (flag == 1.0)), every,
+                           'must be 0 (missing) or 1 (present)'))
+    if kind == 'image' and x.dtype != tf.uint8:
+      pixel = (x >= 0) & (x <= 255) & (tf.round(x) == x)
+      checks.append(_checked(f'observations {m}', _any_per_row(~pixel), flag > 0,
+                             'must hold uint8 pixel values (integers in [0, 255])'))
+    elif kind != 'image':
+      checks.append(_checked(f'observations {m}', _any_per_row(~tf.math.is_finite(x)),
+                             flag > 0, 'must be finite where its flag is 1'))
+  for k, v in state.items():
+    checks.append(_checked(f'state {k}', _any_per_row(~tf.math.is_finite(v)), ~is_first,
+                           'must be finite (start from initial_state or set is_first)'))
+  return checks
+
+
 class PolicyModule(tf.Module):
-  """The exported policy: a plain ``tf.Module`` holding only what ``step`` uses."""
+  """The exported policy: a plain ``tf.Module`` holding only what ``step`` uses.
+
+  ``step`` is saved for images as uint8 and as float32 holding uint8 values (what numpy
+  pipelines often produce); a float array is checked, never silently cast.
+  """
 
   def __init__(self, agent, sample=False, mpc=None):
     super().__init__(name='mummi_policy')
     names = sorted(agent.modalities)
-    obs_sig = {m: tf.TensorSpec(
-        (None,) + tuple(shape), tf.uint8 if kind == 'image' else tf.float32,
-        name=m) for m, (kind, shape) in agent.modalities.items()}
     flag_sig = {m: tf.TensorSpec([None], tf.float32, name=f'{m}_flag')
                 for m in names}
     state_sig = {k: tf.TensorSpec([None, v.shape[-1]], tf.float32, name=k)
                  for k, v in agent.initial_state(1).items()}
 
+    def obs_sig(image_dtype):
+      return {m: tf.TensorSpec((None,) + tuple(shape),
+                               image_dtype if kind == 'image' else tf.float32, name=m)
+              for m, (kind, shape) in agent.modalities.items()}
+
     def initial_state(batch_size):
       return agent.initial_state(batch_size)
 
     def step(observations, flags, state, is_first):
-      batch = tf.shape(is_first)[0]
-      checks = [tf.debugging.assert_equal(
-          tf.shape(t)[0], batch,
-          message=f'step: {label} must have the batch size of is_first')
-                for label, t in [(f'observations[{m!r}]', observations[m])
-                                 for m in names]
-                + [(f'flags[{m!r}]', flags[m]) for m in names]
-                + [(f'state[{k!r}]', v) for k, v in state.items()]]
-      with tf.control_dependencies(checks):
-        obs = {m: tf.identity(observations[m]) for m in names}
+      # The loaded model may trace this with the caller's exact shapes; a batch size
+      # left unknown keeps a mismatch for the assert below (not a shape-inference error).
+      observations, flags, state, is_first = tf.nest.map_structure(
+          _unknown_batch, (observations, flags, state, is_first))
+      with tf.control_dependencies(
+          _input_checks(agent, observations, flags, state, is_first)):
+        obs = {m: tf.cast(observations[m], tf.uint8)
+               if agent.modalities[m][0] == 'image' else tf.identity(observations[m])
+               for m in names}
       obs.update({f'{m}_flag': flags[m] for m in names})
       obs['is_first'] = is_first
       return agent.step(obs, state, sample=sample, mpc=mpc)
@@ -116,12 +169,13 @@ class PolicyModule(tf.Module):
     self.initial_state = tf.function(
         initial_state, input_signature=[tf.TensorSpec([], tf.int32,
                                                       name='batch_size')])
-    self.step = tf.function(step, input_signature=[
-        obs_sig, flag_sig, state_sig, tf.TensorSpec([None], tf.bool,
-                                                    name='is_first')])
+    self.step = tf.function(step)
+    images = any(kind == 'image' for kind, _ in agent.modalities.values())
+    concrete = [self.step.get_concrete_function(
+        obs_sig(dtype), flag_sig, state_sig, tf.TensorSpec([None], tf.bool, name='is_first'))
+                for dtype in ((tf.uint8, tf.float32) if images else (tf.uint8,))]
     used = {}
-    for fn in (self.initial_state.get_concrete_function(),
-               self.step.get_concrete_function()):
+    for fn in [self.initial_state.get_concrete_function()] + concrete:
       for var in fn.variables:
         used[id(var)] = var
     # Only the variables the policy reads are saved (no optimiser slots, heads).
