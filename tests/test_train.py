@@ -131,13 +131,15 @@ def test_eval_only_and_resume_refusal(mummi_run, capsys):
 
 
 def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
+  """The README's reproducibility claim as stated: identical prefill episodes (actions,
+  observations, missing masks) and the first round's losses equal to float rounding."""
   assert train.main(args(tmp_path)) == 0
   a = replay_lib.load_episode(replay_lib.episode_files(mummi_run / 'episodes')[0])
   b = replay_lib.load_episode(replay_lib.episode_files(tmp_path / 'episodes')[0])
   for key in a:
     np.testing.assert_array_equal(a[key], b[key], err_msg=key)
   first = lambda d: next(l for l in read_metrics(d) if 'model_loss' in l)['model_loss']
-  assert first(mummi_run) == pytest.approx(first(tmp_path), rel=1e-6)
+  assert first(mummi_run) == pytest.approx(first(tmp_path), rel=1e-5)
 
 
 @pytest.mark.parametrize('bad, message', [
