@@ -32,6 +32,10 @@ class WorkerError(RuntimeError):
     """
 
 
+class WorkerDied(WorkerError):
+    """The worker process itself is gone (killed, crashed): the env can be restarted."""
+
+
 def _worker_error(payload):
     name, message, tb = payload
     base = getattr(builtins, name, None)
@@ -67,6 +71,21 @@ class EnvProcess(dm_env.Environment):
     """
 
     def __init__(self, factory, kwargs, env_vars=None):
+        self._args = (factory, dict(kwargs), env_vars)
+        self.restarts = 0
+        self._start(factory, kwargs, env_vars)
+
+    def restart(self):
+        """Replaces the worker by a fresh one (after `WorkerDied`); the env starts over with
+        a seed of its own, so it does not replay the first worker's episodes."""
+        self.close()
+        factory, kwargs, env_vars = self._args
+        self.restarts += 1
+        if kwargs.get('seed') is not None:
+            kwargs = dict(kwargs, seed=[int(kwargs['seed']), self.restarts])
+        self._start(factory, kwargs, env_vars)
+
+    def _start(self, factory, kwargs, env_vars):
         parent_r, child_w = os.pipe()
         child_r, parent_w = os.pipe()
         env = dict(os.environ)
@@ -108,7 +127,7 @@ class EnvProcess(dm_env.Environment):
             status, payload = self._recv_conn.recv()
         except (EOFError, OSError):
             code = self._proc.wait(timeout=10)
-            raise WorkerError(f'environment worker exited with code {code}') from None
+            raise WorkerDied(f'environment worker exited with code {code}') from None
         if status == 'error':
             raise _worker_error(payload)
         return payload
@@ -121,7 +140,7 @@ class EnvProcess(dm_env.Environment):
         try:
             self._send_conn.send((name, args))
         except OSError:
-            raise WorkerError(f'environment worker exited with code {self._proc.wait()}') from None
+            raise WorkerDied(f'environment worker exited with code {self._proc.wait()}') from None
         self._pending = name
 
     def _wait(self, name):
