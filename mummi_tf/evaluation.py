@@ -110,7 +110,7 @@ class Evaluator:
       if self.logdir is not None:
         replay_lib.save_episode(_staging(self.logdir, step) / name, episode)
       ret = float(episode['reward'].sum())
-      length = (len(episode['reward']) - 1) * self.action_repeat  # env steps, as upstream
+      length = len(episode['reward']) - 1  # agent steps, as upstream
       logger.scalar(f'test/return_{name}', ret)
       logger.scalar(f'test/length_{name}', length)
       if name == 'none':

@@ -1,8 +1,11 @@
 """Metrics in upstream Dreamer's formats: ``metrics.jsonl`` lines and TensorBoard scalars.
 
 Scalars are averaged between writes; each write appends one JSON line ``{"step": ..., name:
-value, ...}`` and the same scalars to TensorBoard, so upstream Dreamer's plotting scripts and
-ours read both. Videos go to ``logdir/videos/*.mp4`` and to TensorBoard as animated GIFs.
+value, ...}`` (names without prefix, as upstream's file) and the same scalars to TensorBoard
+under upstream's tags (``tensorboard_tag``): episode quantities under ``sim/`` (``sim/train/
+return``), the agent's under ``agent/`` (``agent/model_loss``), so one TensorBoard shows our
+runs and upstream Dreamer's on the same charts. Videos go to ``logdir/videos/*.mp4`` and to
+TensorBoard as animated GIFs.
 """
 
 import collections
@@ -14,6 +17,17 @@ import imageio.v3 as iio
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.image import metadata as image_metadata
+
+
+SIM_PREFIXES = ('train/', 'test/')  # episode quantities, and the episode count
+
+
+def tensorboard_tag(name):
+  """Upstream Dreamer's TensorBoard tag of a metric: ``sim/`` for episode quantities
+  (``train/*``, ``test/*``, ``episodes``), ``agent/`` for everything else."""
+  if name.startswith(SIM_PREFIXES) or name == 'episodes':
+    return f'sim/{name}'
+  return f'agent/{name}'
 
 
 class Logger:
@@ -51,7 +65,7 @@ class Logger:
       f.write(json.dumps({'step': int(step), **means}) + '\n')
     with self._writer.as_default():
       for name, value in means.items():
-        tf.summary.scalar(name, value, step=step)
+        tf.summary.scalar(tensorboard_tag(name), value, step=step)
     self._writer.flush()
     return means
 
@@ -64,10 +78,11 @@ class Logger:
     iio.imwrite(path, frames, fps=fps, macro_block_size=1)
     gif = iio.imwrite('<bytes>', frames, extension='.gif', duration=1000 / fps, loop=0)
     height, width = frames.shape[1:3]
+    tag = tensorboard_tag(name)
     meta = image_metadata.create_summary_metadata(
-        display_name=name, description='', converted_to_tensor=True)
+        display_name=tag, description='', converted_to_tensor=True)
     with self._writer.as_default():
-      tf.summary.write(name, tf.constant([str(width), str(height), gif]), step=step,
+      tf.summary.write(tag, tf.constant([str(width), str(height), gif]), step=step,
                        metadata=meta)
     self._writer.flush()
     return path

@@ -130,9 +130,8 @@ class Trainer:
   def _on_episode(self, episode, index):
     self.replay.add(episode)
     self.episodes += 1
-    length = len(episode['reward']) - 1
     self.logger.scalar('train/return', episode['reward'].sum())
-    self.logger.scalar('train/length', length * self.action_repeat)
+    self.logger.scalar('train/length', len(episode['reward']) - 1)  # agent steps, as upstream
     self.logger.scalar('episodes', self.episodes)
     for modality, fraction in envs_lib.missing_fraction(episode).items():
       self.logger.scalar(f'train/missing/{modality}', fraction)

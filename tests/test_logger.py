@@ -21,7 +21,17 @@ def test_scalars_are_averaged_and_written_to_jsonl_and_tensorboard(tmp_path):
   assert logger.latest('train/return') == 5.0 and logger.latest('model_loss') == 3.0
   acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={'tensors': 0})
   acc.Reload()
-  assert {'model_loss', 'train/return', 'test/return'} <= set(acc.Tags()['tensors'])
+  # Upstream Dreamer's tags: one TensorBoard shows both implementations on the same charts.
+  assert {'agent/model_loss', 'sim/train/return', 'sim/test/return'} <= set(
+      acc.Tags()['tensors'])
+
+
+def test_tensorboard_tags_are_upstreams():
+  tag = logger_lib.tensorboard_tag
+  assert tag('train/return') == 'sim/train/return' and tag('test/length') == 'sim/test/length'
+  assert tag('episodes') == 'sim/episodes' and tag('test/return_high') == 'sim/test/return_high'
+  assert tag('model_loss') == 'agent/model_loss' and tag('fps') == 'agent/fps'
+  assert tag('infonce_acc/rgb') == 'agent/infonce_acc/rgb'
 
 
 def test_video_writes_mp4_and_tensorboard_gif(tmp_path):
@@ -31,6 +41,6 @@ def test_video_writes_mp4_and_tensorboard_gif(tmp_path):
   assert path.exists() and path.stat().st_size > 0
   acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={'tensors': 0})
   acc.Reload()
-  event = acc.Tensors('test/video_none')[0]
+  event = acc.Tensors('sim/test/video_none')[0]
   gif = event.tensor_proto.string_val[2]
   assert gif[:6] in (b'GIF89a', b'GIF87a')

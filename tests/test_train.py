@@ -91,7 +91,7 @@ def check_run(logdir):
                'test/return_std', 'test/return_std_high'):
     assert name in metrics, name
   assert metrics['step'] == 480
-  assert metrics['test/length'] == 120 and metrics['train/length'] == 120  # env steps
+  assert metrics['test/length'] == 60 and metrics['train/length'] == 60  # agent steps
   assert 0.2 < metrics['train/missing/rgb'] < 0.55  # 37.5 % target
   assert metrics['test/missing_high/touch'] > 0.6
   assert (logdir / 'checkpoints' / 'checkpoint').exists()
