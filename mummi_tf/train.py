@@ -151,7 +151,8 @@ def main(argv=None):
     return 2
   from mummi_tf import checkpoints
   from mummi_tf import trainer
-  runner = trainer.Trainer(logdir=args.logdir, task=args.task, seed=args.seed)
+  runner = trainer.Trainer(logdir=args.logdir, task=args.task, seed=args.seed,
+                           gin_files=[pathlib.Path(name).stem for name in args.gin_file])
   try:
     if not args.eval_only:
       return runner.run()

@@ -47,7 +47,7 @@ def spec_dict(spec):
   return {k: [list(v.shape), np.dtype(v.dtype).name] for k, v in spec.items()}
 
 
-@gin.configurable(denylist=['logdir', 'task', 'seed'])
+@gin.configurable(denylist=['logdir', 'task', 'seed', 'gin_files'])
 class Trainer:
   """Owns the environments, replay, agent, logger and checkpoints of one run.
 
@@ -55,11 +55,12 @@ class Trainer:
   except ``train_steps`` (gradient updates per training round).
   """
 
-  def __init__(self, logdir, task, seed, steps=2_000_000, prefill=5000, train_every=1000,
+  def __init__(self, logdir, task, seed, gin_files=(), steps=2_000_000, prefill=5000, train_every=1000,
                train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
                eval_episodes=1, num_envs=1, log_every=1000, prefetch=0, deterministic=True):
     self.logdir = pathlib.Path(logdir)
     self.task, self.seed = task, int(seed)
+    self.gin_files = [str(name) for name in gin_files]  # as given, for run.json
     self.steps, self.prefill = int(steps), int(prefill)
     self.train_every, self.train_steps = int(train_every), int(train_steps)
     self.batch_size, self.batch_length = int(batch_size), int(batch_length)
@@ -108,6 +109,7 @@ class Trainer:
 
   def _write_run_files(self, obs_spec, action_spec):
     run = {'task': self.task, 'method': method(), 'seed': self.seed,
+           'gin_files': self.gin_files,
            'action_repeat': self.action_repeat, 'obs_spec': spec_dict(obs_spec),
            'action_spec': {'shape': list(action_spec.shape),
                            'minimum': np.broadcast_to(action_spec.minimum,

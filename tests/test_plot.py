@@ -104,3 +104,27 @@ def test_bad_input_gets_one_clear_line(plot, tmp_path, capsys):
   with pytest.raises(SystemExit):
     plot.main(['--logdirs', str(tmp_path / 'run'), '--out', str(tmp_path / 'f.png')])
   assert "no run holds the metric 'test/return'" in capsys.readouterr().err
+
+
+def test_our_runs_are_identified_by_their_run_json(plot, tmp_path, capsys):
+  """Runs in flat folders (runs/walker_stand-mummi, ...) keep their method and task."""
+  steps = np.arange(0, 50_001, 10_000)
+  for name, method, files, seed, scale in (
+      ('walker_stand-mummi', 'mummi', ['mummi'], 0, 1.0),
+      ('walker_stand-dreamer', 'dreamer', ['dreamer'], 0, 2.0),
+      ('walker_stand-dreamer-1', 'dreamer', ['dreamer'], 1, 2.0),
+      ('plain', 'dreamer', ['dreamer', 'plain', 'small'], 0, 3.0)):
+    run = tmp_path / 'runs' / name
+    _write_jsonl(run / 'metrics.jsonl',
+                 [{'step': int(s), 'test/return': scale * s / 1000} for s in steps])
+    (run / 'run.json').write_text(json.dumps(
+        {'task': 'walker_stand', 'method': method, 'seed': seed, 'gin_files': files}))
+  assert plot.main(['--logdirs', str(tmp_path / 'runs' / 'walker_stand-mummi'),
+                    str(tmp_path / 'runs' / 'walker_stand-dreamer'),
+                    str(tmp_path / 'runs' / 'walker_stand-dreamer-1'),
+                    str(tmp_path / 'runs' / 'plain'), '--out', str(tmp_path / 'f.png')]) == 0
+  printed = [l for l in capsys.readouterr().out.splitlines() if 'seeds' in l]
+  assert len(printed) == 3 and all(l.startswith('walker_stand ') for l in printed)
+  by_method = {l.split('seeds')[0].split(None, 1)[1].strip(): l for l in printed}
+  assert set(by_method) == {'mummi', 'dreamer', 'dreamer (plain small)'}
+  assert 'seeds 2' in by_method['dreamer'] and 'seeds 1' in by_method['mummi']

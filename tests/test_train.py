@@ -97,6 +97,7 @@ def check_run(logdir):
   assert (logdir / 'checkpoints' / 'checkpoint').exists()
   run = json.loads((logdir / 'run.json').read_text())
   assert run['task'] == 'walker_walk' and run['obs_spec']['rgb'] == [[64, 64, 3], 'uint8']
+  assert run['gin_files'][1] == 'quick'  # what tools/plot.py labels the run with
   assert 'WorldModel.fused = 16' in (logdir / 'config.gin').read_text()
   assert list((logdir / 'videos').glob('test_video_none-*.mp4'))
   for level in ('none', 'medium', 'high'):

@@ -13,8 +13,10 @@ one panel per task::
 
 Every entry of ``--logdirs`` / ``--upstream`` is a run directory or a folder searched
 recursively for runs (directories holding ``metrics.jsonl`` or ``events.out.tfevents.*``).
-``LABEL=PATH`` names the method explicitly. Otherwise the run's path is read with
-``--layout`` (default ``task/method/seed``: the run directory's last three components), and
+``LABEL=PATH`` names the method explicitly. Otherwise our runs say what they are in their
+``run.json`` (task, method and the gin files beyond the method's, e.g. ``dreamer (plain
+small)``, seed); only runs without one (upstream's) are read from their path with
+``--layout`` (default ``task/method/seed``: the run directory's last three components).
 ``--task`` forces one task for every run. Task names lose a ``dmc_`` prefix, so upstream
 ``dmc_walker_walk`` and our ``walker_walk`` share a panel. Reading event files needs only the
 ``tensorboard`` package (no TensorFlow import).
@@ -144,12 +146,28 @@ def load_runs(entries, metric, source, layout, task=None):
       if not len(steps):
         print(f'plot: no {metric!r} in {run_dir}; skipped.', file=sys.stderr)
         continue
+      info.update(read_run_json(run_dir))
       method = label or info.get('method') or source
       if source == 'upstream' and not label:
         method = f'{method} (upstream)'
       runs.append(Run(str(run_dir), normalise_task(task or info.get('task', 'task')),
-                      method, info.get('seed', '0'), source, steps, values))
+                      method, str(info.get('seed', '0')), source, steps, values))
   return runs
+
+
+def read_run_json(run_dir):
+  """{'task', 'method', 'seed'} from our run's ``run.json`` ({} without one). The method
+  label names the gin files beyond the method's own: ``dreamer (plain small)``."""
+  path = pathlib.Path(run_dir) / 'run.json'
+  try:
+    run = json.loads(path.read_text())
+  except (OSError, ValueError):
+    return {}
+  info = {k: run[k] for k in ('task', 'method', 'seed') if k in run}
+  extra = [name for name in run.get('gin_files', []) if name != run.get('method')]
+  if 'method' in info and extra:
+    info['method'] = f"{info['method']} ({' '.join(extra)})"
+  return info
 
 
 def smooth(values, weight=0.9):
