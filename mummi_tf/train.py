@@ -52,7 +52,8 @@ def family_gin_file(task):
 def parse_args(argv):
   parser = argparse.ArgumentParser(prog='python -m mummi_tf.train', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--task', default='walker_stand', help='one of mummi_tf.envs.TASKS')
+  parser.add_argument('--task', default='walker_stand',
+                      help="one of mummi_tf.envs.TASKS (upstream's dmc_walker_walk also)")
   parser.add_argument('--logdir', required=True, type=pathlib.Path)
   parser.add_argument('--gin_file', action='append', default=[],
                       help='gin file name in gin/ or path; repeatable, applied in order')
@@ -73,6 +74,7 @@ def configure(args):
     raise UsageError(f'--steps must be a finite number of env steps >= 1, got {args.steps}')
   if args.eval_episodes < 1:
     raise UsageError(f'--eval_episodes must be >= 1, got {args.eval_episodes}')
+  args.task = envs_lib.canonical_task(args.task)  # upstream's dmc_walker_walk too
   if args.task not in envs_lib.TASKS:
     raise UsageError(f'unknown task {args.task!r}; valid: {", ".join(envs_lib.TASKS)}')
   files = [resolve_gin_file(name) for name in args.gin_file]

@@ -406,3 +406,24 @@ def test_a_crash_in_evaluation_keeps_the_round_and_the_redo_replaces_it(tmp_path
   gin.clear_config()
   assert train.main(args(tmp_path)) == 0  # a finished run is not evaluated again
   assert [l['step'] for l in read_metrics(tmp_path) if 'test/return' in l] == [240, 480]
+
+
+def test_upstream_task_names_and_the_upstream_config():
+  """`--task dmc_walker_walk --gin_file dreamer_upstream` is upstream's experiment."""
+  parsed = train.parse_args(['--task', 'dmc_walker_walk', '--logdir', 'unused',
+                             '--gin_file', 'dreamer_upstream'])
+  train.configure(parsed)
+  assert parsed.task == 'walker_walk'
+  query = gin.query_parameter
+  assert query('WorldModel.method') == 'dreamer'
+  assert query('mummi_tf.envs.make.modalities') == ('rgb',)
+  assert query('mummi_tf.envs.make.missing') == 'none'
+  assert query('mummi_tf.envs.dmc.load.background') == 'none'
+  assert query('WorldModel.clip') == query('ActorCritic.clip') == 100.0
+  assert query('WorldModel.eps') == query('ActorCritic.eps') == 1e-7
+  assert query('ActorCritic.slow_target_every') == 0 and query('ActorCritic.entropy') == 0.0
+  assert query('WorldModel.train_prior') is False and query('ActorCritic.mpc') is False
+  assert query('Agent.eval_policy') == 'sample'
+  assert (query('Trainer.batch_size'), query('Trainer.batch_length')) == (50, 50)
+  from mummi_tf import envs
+  assert envs.suite_of('dmc_cup_catch') == 'dmc' and envs.canonical_task('toy2d_x_y') == 'toy2d_x_y'

@@ -44,8 +44,16 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
+def canonical_task(task):
+    """Our name of `task`: upstream Dreamer's `dmc_walker_walk` is our `walker_walk`."""
+    if isinstance(task, str) and task.startswith('dmc_') and task[4:] in SUITES['dmc']:
+        return task[4:]
+    return task
+
+
 def suite_of(task):
-    """Name of the suite module that provides `task`."""
+    """Name of the suite module that provides `task` (ours or upstream's name)."""
+    task = canonical_task(task)
     for suite in SUITES:
         if task in _suite_tasks(suite):
             return suite
@@ -85,6 +93,7 @@ def check(task, modalities=None, missing='train', missing_mode='paper', action_r
           time_limit=1000, remove=(), **_):
     """Validates `make`'s options of `task` without a worker or a simulator (so bad input is
     refused before anything runs). Returns the modalities; ValueError naming what is valid."""
+    task = canonical_task(task)
     chosen = import_suite(suite_of(task)).check(task, modalities)
     _missing.resolve_rate(missing_mode, missing)
     if not (isinstance(action_repeat, int) and action_repeat >= 1):
@@ -133,6 +142,7 @@ def make(task=None, size=(64, 64), modalities=None, seed=None, action_repeat=2, 
       suite_options / **options: forwarded to the suite's `load` (e.g. shadows, camera,
         background, split for Natural MuJoCo) on top of its gin bindings.
     """
+    task = canonical_task(task)
     suite = suite_of(task)  # validate before starting a worker
     _missing.resolve_rate(missing_mode, missing)
     kwargs = dict(task=task, size=tuple(size), modalities=None if modalities is None else
