@@ -3,6 +3,8 @@
 Public API::
 
     behaviour(agent, batch) -> dict of floats
+    openloop(agent, batch) -> dict of floats
+    openloop_videos(agent, batch) -> {image modality: (T, 3H, B W, 3) uint8}
 
 On posterior states of a replay batch and on the trajectories the actor imagines from
 them (appendix A, eq. 18-19), without updating anything:
@@ -70,6 +72,19 @@ def behaviour(agent, batch):
   }
 
 
+def _openloop_feats(wm, data, context):
+  """Posteriors of the whole sequences, and the features imagined after ``context``
+  filtered steps with the recorded actions, (B, T - context, F)."""
+  post, _ = wm.observe(data)
+  state = {k: v[:, context - 1] for k, v in post.items()}
+  action = tf.cast(data['action'], tf.float32)
+  feats = []
+  for t in range(context, action.shape[1]):
+    state = wm.img_step(state, action[:, t])
+    feats.append(wm.feat(state))
+  return post, tf.stack(feats, 1)
+
+
 def openloop(agent, batch, context=5):
   """Upstream Dreamer's open-loop check, as numbers: filter ``context`` steps, then
   imagine the rest of each sequence with the *recorded* actions.
@@ -80,16 +95,39 @@ def openloop(agent, batch, context=5):
   """
   wm = agent.world_model
   data = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
-  post, _ = wm.observe(data)
-  state = {k: v[:, context - 1] for k, v in post.items()}
-  action = tf.cast(data['action'], tf.float32)
-  feats = []
-  for t in range(context, action.shape[1]):
-    state = wm.img_step(state, action[:, t])
-    feats.append(wm.feat(state))
-  feat = tf.stack(feats, 1)
+  post, feat = _openloop_feats(wm, data, context)
   reward = tf.cast(data['reward'][:, context:], tf.float32)
   post_feat = wm.feat({k: v[:, context:] for k, v in post.items()})
   mse = lambda f: tf.reduce_mean(tf.square(wm.reward(f).mode() - reward))
   return {'reward_mse_post': mse(post_feat), 'reward_mse_openloop': mse(feat),
           'reward_var': tf.math.reduce_variance(reward)}
+
+
+def openloop_videos(agent, batch, context=5):
+  """Upstream Dreamer's ``agent/openl`` for each image modality of a decoder method:
+  {modality: (T, 3H, B W, 3) uint8}, per sequence (side by side) the observed frames on
+  top, the model's below (reconstructions for ``context`` steps, then open-loop
+  predictions from the recorded actions) and their difference at the bottom (grey = 0).
+  {} for the contrastive methods, which have no decoder.
+  """
+  wm = agent.world_model
+  if not hasattr(wm.heads, 'decode'):
+    return {}
+  data = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+  post, feat = _openloop_feats(wm, data, context)
+  recon_feat = wm.feat({k: v[:, :context] for k, v in post.items()})
+  videos = {}
+  for m, (kind, _) in wm.modalities.items():
+    if kind != 'image':
+      continue
+    truth = tf.cast(data[m], tf.float32) / 255.0
+    model = tf.concat([wm.heads.decode(m, recon_feat), wm.heads.decode(m, feat)], 1) + 0.5
+    error = (model - truth + 1.0) / 2.0
+    frames = tf.concat([truth, model, error], 2)  # (B, T, 3H, W, C)
+    frames = tf.transpose(frames, [1, 2, 0, 3, 4])  # (T, 3H, B, W, C)
+    shape = tf.shape(frames)
+    frames = tf.reshape(frames, [shape[0], shape[1], shape[2] * shape[3], shape[4]])
+    if frames.shape[-1] == 1:
+      frames = tf.repeat(frames, 3, -1)
+    videos[m] = tf.cast(tf.clip_by_value(frames, 0.0, 1.0) * 255.0, tf.uint8).numpy()
+  return videos

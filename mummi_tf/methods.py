@@ -90,6 +90,10 @@ class DecoderHeads(tf.Module):
       else:
         self._decoders[m] = networks.MLP(mlp_units, 3, shape[0])
 
+  def decode(self, modality, feat):
+    """The decoder's mean of ``modality`` for features (..., F): images in [-0.5, 0.5]."""
+    return tf.cast(self._decoders[modality](feat), tf.float32)
+
   def loss(self, enc, feat, obs, metrics):
     total = 0.0
     for m in sorted(self._modalities):

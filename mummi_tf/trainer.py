@@ -12,6 +12,7 @@ import tqdm
 
 from mummi_tf import agent as agent_lib
 from mummi_tf import checkpoints
+from mummi_tf import diagnostics
 from mummi_tf import driver as driver_lib
 from mummi_tf import envs as envs_lib
 from mummi_tf import evaluation
@@ -228,10 +229,20 @@ class Trainer:
                                              action_repeat=self.action_repeat)
     results = self._evaluator(self._policy(training=False), episodes or self.eval_episodes,
                               self.logger, self.step)
+    self._openloop_videos()
     self.logger.write(self.step)  # The evaluation is complete once its line is written,
     self._evaluator.commit(self.step)  # then its episodes move into place.
     self._evaluated_at = self.step
     return results
+
+  def _openloop_videos(self, sequences=6):
+    """Upstream's ``agent/openl`` for decoder methods, once per evaluation."""
+    if not self.replay.can_sample(self.batch_length):
+      return
+    batch = self.replay.sample(sequences, self.batch_length)
+    batch = {k: v for k, v in batch.items() if v.dtype != object}
+    for modality, frames in diagnostics.openloop_videos(self.agent, batch).items():
+      self.logger.video(f'openl/{modality}', frames, self.step)
 
   def evaluate_only(self, episodes=None):
     """``--eval_only``: the latest checkpoint under every evaluation condition, no training.

@@ -216,3 +216,20 @@ def test_recurrent_state_and_heads_compute_in_float32_under_mixed_bfloat16():
               agent.behavior.actor.params(feat)[0]):
     out = out.numpy()
     assert np.any(out != tf.cast(tf.cast(out, tf.bfloat16), tf.float32).numpy())
+
+
+def test_openloop_video_layout_truth_model_error():
+  """agent/openl: observed on top, model in the middle, difference (grey = 0) below."""
+  from mummi_tf import diagnostics
+  bind_tiny(**{'WorldModel.method': 'dreamer'})
+  agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+  batch = make_batch(2, 4)
+  videos = diagnostics.openloop_videos(agent, batch, context=2)
+  assert set(videos) == {'rgb'}  # image modalities only
+  frames = videos['rgb']
+  b, t = batch['rgb'].shape[:2]
+  assert frames.shape == (t, 3 * 64, b * 64, 3) and frames.dtype == np.uint8
+  np.testing.assert_allclose(frames[:, :64, :64], batch['rgb'][0], atol=1)  # truth on top
+  gin.clear_config()
+  bind_tiny()
+  assert diagnostics.openloop_videos(agent_lib.Agent(OBS_SPEC, ACTION_SPEC), batch) == {}

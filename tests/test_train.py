@@ -116,6 +116,9 @@ def test_every_method_end_to_end(tmp_path, method):
   assert train.main(args(tmp_path, method)) == 0
   check_run(tmp_path)
   assert json.loads((tmp_path / 'run.json').read_text())['method'] == method
+  # Upstream's open-loop video (agent/openl) per image modality, for the decoder methods.
+  videos = {p.name.split('-')[0] for p in (tmp_path / 'videos').glob('openl_*.mp4')}
+  assert videos == ({'openl_rgb', 'openl_depth'} if method in ('dreamer', 'mssm_e') else set())
 
 
 def test_eval_only_and_resume_refusal(mummi_run, capsys):
