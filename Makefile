@@ -17,16 +17,19 @@ ARGS     ?=
 
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 TRAIN_ARGS = --task $(TASK) --logdir $(LOGDIR) --seed $(SEED) \
 	$(foreach g,$(GIN),--gin_file $(g)) \
 	$(if $(STEPS),--steps $(STEPS)) \
 	$(foreach b,$(BINDINGS),--gin_binding '$(b)')
 
-.PHONY: install train eval export test bench plot toy clean
+.PHONY: help install train eval export test bench plot toy clean
 
-install: $(STAMP)
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):[^#]*## /  make \1\t/'
+
+install: $(STAMP)  ## Python deps from setup.cfg into .venv, plus MuJoCo's GL libraries
 
 $(STAMP): setup.cfg pyproject.toml tools/install_system_deps.sh tools/install_robosuite.sh
 	bash tools/install_system_deps.sh
@@ -45,18 +48,19 @@ eval: install  ## evaluate the latest checkpoint of LOGDIR at every missing rate
 export: install  ## make export LOGDIR=... [OUT=...]
 	$(BIN)/python tools/export_savedmodel.py --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) $(ARGS)
 
-test: install
+test: install  ## the test suite (make test ARGS="-k train" for a part)
 	$(BIN)/python -m pytest tests -q $(ARGS)
 
 bench: install  ## writes bench/results.json and bench/results.md
 	$(BIN)/python -m bench $(ARGS)
 
-plot: install  ## make plot LOGDIRS="logdir/a logdir/b" [UPSTREAM="..."] OUT=curves.png
+plot: install  ## make plot LOGDIRS="logdir/a logdir/b" [UPSTREAM="..."] [REFERENCE="dreamerv3 drqv2"] OUT=curves.png
 	$(BIN)/python tools/plot.py --logdirs $(or $(LOGDIRS),$(LOGDIR)) \
-	  $(if $(UPSTREAM),--upstream $(UPSTREAM)) --out $(or $(OUT),curves.png) $(ARGS)
+	  $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(REFERENCE),--reference $(REFERENCE)) \
+	  --out $(or $(OUT),curves.png) $(ARGS)
 
 toy: install  ## the toy 2-D world of Fig. 1/19/20 (≤ 20 min on a 2-core CPU)
 	$(BIN)/python tools/toy_latents.py --out $(or $(OUT),toy_results) $(ARGS)
 
-clean:
+clean:  ## remove .venv and build files (logdirs stay)
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -10,8 +10,11 @@ counters from the latest checkpoint.
 
 import argparse
 import json
+import logging
+import os
 import pathlib
 import sys
+import tempfile
 
 import gin
 import numpy as np
@@ -21,6 +24,35 @@ from mummi_tf import envs as envs_lib
 REPO = pathlib.Path(__file__).resolve().parents[1]
 GIN_DIR = REPO / 'gin'
 FAMILY_GIN = {'dmc': 'envs_dmc', 'robosuite_wipe': 'table_wiping', 'toy2d': 'toy2d'}
+
+
+def import_tensorflow_quietly():
+  """Imports TensorFlow (and TFP, tf-keras) with its start-up lines held back: the C++
+  banner (oneDNN, CUDA stubs) is printed before ``TF_CPP_MIN_LOG_LEVEL`` can act. The
+  held lines are shown if the import fails."""
+  if 'tensorflow' in sys.modules:
+    return
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as held:
+    os.dup2(held.fileno(), 2)
+    try:
+      import tensorflow  # noqa: F401
+      import tensorflow_probability  # noqa: F401
+      import tf_keras  # noqa: F401
+    except BaseException:
+      os.dup2(saved, 2)
+      held.seek(0)
+      sys.stderr.write(held.read().decode(errors='replace'))
+      raise
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+  # gin's package-path reader logs an error for every include it then finds on the search
+  # path (`include 'agent.gin'`); that line is noise, not an error.
+  logging.getLogger().addFilter(
+      lambda record: not str(record.msg).startswith('Path not found: '))
 
 
 class UsageError(Exception):
@@ -55,9 +87,9 @@ def parse_args(argv):
   parser.add_argument('--task', default='walker_stand',
                       help="one of mummi_tf.envs.TASKS (upstream's dmc_walker_walk also)")
   parser.add_argument('--logdir', required=True, type=pathlib.Path)
-  parser.add_argument('--gin_file', action='append', default=[],
+  parser.add_argument('--gin_file', '--gin_files', action='append', default=[],
                       help='gin file name in gin/ or path; repeatable, applied in order')
-  parser.add_argument('--gin_binding', action='append', default=[],
+  parser.add_argument('--gin_binding', '--gin_bindings', action='append', default=[],
                       help="extra binding, e.g. 'Trainer.steps = 1e5'; repeatable")
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--steps', type=float, default=None, help='total env steps')
@@ -83,6 +115,7 @@ def configure(args):
   bindings = list(args.gin_binding)
   if args.steps is not None:
     bindings.append(f'Trainer.steps = {int(args.steps)}')
+  import_tensorflow_quietly()
   from mummi_tf import trainer  # Registers the configurables (imports TensorFlow).
   gin.clear_config()
   try:

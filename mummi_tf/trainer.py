@@ -58,7 +58,8 @@ class Trainer:
 
   def __init__(self, logdir, task, seed, gin_files=(), steps=2_000_000, prefill=5000, train_every=1000,
                train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
-               eval_episodes=1, num_envs=1, log_every=1000, prefetch=0, deterministic=True):
+               eval_episodes=1, num_envs=1, log_every=1000, save_every=10_000, prefetch=0,
+               deterministic=True):
     self.logdir = pathlib.Path(logdir)
     self.task, self.seed = task, int(seed)
     self.gin_files = [str(name) for name in gin_files]  # as given, for run.json
@@ -67,6 +68,11 @@ class Trainer:
     self.batch_size, self.batch_length = int(batch_size), int(batch_length)
     self.eval_every, self.eval_episodes = int(eval_every), int(eval_episodes)
     self.num_envs, self.log_every = int(num_envs), int(log_every)
+    # Checkpoints (agent + three Adams) every save_every env steps and at the end; a crash
+    # loses at most those updates, never an episode (the step count comes from them).
+    self.save_every = int(save_every)
+    if self.save_every < 1:
+      raise ValueError(f'Trainer.save_every must be >= 1 env steps, got {save_every}.')
     self.prefetch = int(prefetch)  # batches sampled ahead; 0 keeps seeded runs reproducible
     self.action_repeat = int(make_option('action_repeat'))
     self._evaluator = None
@@ -93,7 +99,7 @@ class Trainer:
     self.envs = [envs_lib.make(self.task, seed=self.seed + 100 * episodes_done + i)
                  for i in range(self.num_envs)]
     obs_spec, action_spec = self.envs[0].observation_spec(), self.envs[0].action_spec()
-    precision.set_policy()  # gin; before any layer is built
+    policy = precision.set_policy()  # gin; before any layer is built
     self.agent = agent_lib.Agent(obs_spec, action_spec)
     self.logger = logger_lib.Logger(self.logdir)
     # The last complete evaluation (a resumed run redoes one that a crash cut short).
@@ -106,6 +112,14 @@ class Trainer:
     # The newest checkpoint that reads (a damaged one is named in a warning).
     self.restored = checkpoints.restore_newest(self.checkpoint, self.logdir / 'checkpoints')
     self._write_run_files(obs_spec, action_spec)
+    devices = tf.config.list_logical_devices('GPU')
+    start = (f'resumed at step {self.step} from {pathlib.Path(self.restored).name}'
+             if self.restored else f'resumed at step {self.step} (no checkpoint yet)'
+             if self.step else 'fresh')
+    where = f'{len(devices)} GPU' if devices else 'CPU'
+    workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
+    tqdm.tqdm.write(' · '.join(
+        [self.task, method(), str(self.logdir), start, policy, where, workers]))
     self.driver = driver_lib.Driver(self.envs, [self._on_episode])
 
   def _write_run_files(self, obs_spec, action_spec):
@@ -118,9 +132,17 @@ class Trainer:
                            'maximum': np.broadcast_to(action_spec.maximum,
                                                       action_spec.shape).tolist()}}
     _write_text(self.logdir / 'run.json', json.dumps(run, indent=2))
-    _write_text(self.logdir / 'config.gin', gin.config_str())
+    _write_text(self.logdir / 'config.gin', gin.config_str())  # what was bound (resume, export)
+    self._write_operative_config()
+
+  def _write_operative_config(self):
+    """Every parameter the run has used so far, defaults included (gin's operative
+    config); rewritten when the run closes."""
+    _write_text(self.logdir / 'operative_config.gin', gin.operative_config_str())
 
   def _close(self):
+    if getattr(self, 'agent', None) is not None and self.logdir.is_dir():
+      self._write_operative_config()
     if getattr(self, '_lock', None) is not None:
       self._lock.close()  # releases the flock
       self._lock = None
@@ -183,7 +205,7 @@ class Trainer:
     fps(self.step)
     random_policy = driver_lib.random_policy(self.envs[0].action_spec(), self.seed + self.step)
     last = {'eval': (self._evaluated_at or 0) // self.eval_every,
-            'log': self.step // self.log_every}
+            'log': self.step // self.log_every, 'save': self.step // self.save_every}
     self._after_round(last, fps)
     dataset = None
     while self.step < self.steps:
@@ -196,7 +218,9 @@ class Trainer:
                                                         self.prefetch))
         self._collect(self._policy(training=True), self.train_every,
                       self._overlapped_training(dataset, self.train_every))
-        self.manager.save(checkpoint_number=self.step)
+        if self.step // self.save_every > last['save']:
+          last['save'] = self.step // self.save_every
+          self.manager.save(checkpoint_number=self.step)
       self._after_round(last, fps)
       bar.update(min(self.step, self.steps) - bar.n)
       bar.set_postfix({name: f'{self.logger.latest(key, float("nan")):.1f}' for name, key in (

@@ -128,3 +128,26 @@ def test_our_runs_are_identified_by_their_run_json(plot, tmp_path, capsys):
   by_method = {l.split('seeds')[0].split(None, 1)[1].strip(): l for l in printed}
   assert set(by_method) == {'mummi', 'dreamer', 'dreamer (plain small)'}
   assert 'seeds 2' in by_method['dreamer'] and 'seeds 1' in by_method['mummi']
+
+
+def test_reference_curves_are_drawn_behind_ours(plot, tmp_path, capsys):
+  """--reference dreamerv3 drqv2: published per-seed curves of our tasks, up to our range."""
+  data = json.loads(plot.REFERENCE_FILE.read_text())
+  assert 'MIT' in data['licence'] and len(data['commit']) == 40
+  run = tmp_path / 'run'
+  _write_jsonl(run / 'metrics.jsonl', [{'step': s, 'test/return': 100.0}
+                                       for s in range(0, 100_001, 10_000)])
+  (run / 'run.json').write_text(json.dumps({'task': 'walker_stand', 'method': 'dreamer',
+                                            'seed': 0, 'gin_files': ['dreamer']}))
+  assert plot.main(['--logdirs', str(run), '--reference', 'dreamerv3', 'drqv2',
+                    '--out', str(tmp_path / 'f.png')]) == 0
+  printed = {l.split('seeds')[0].split(None, 1)[1].strip(): l
+             for l in capsys.readouterr().out.splitlines() if 'seeds' in l}
+  assert set(printed) == {'dreamer', 'DreamerV3 (published)', 'DrQ-v2 (published)'}
+  assert 'seeds 10' in printed['DreamerV3 (published)']
+  last = float(printed['DreamerV3 (published)'].split()[-3])
+  assert 700 < last < 1000  # DreamerV3 stands by ~100k env steps (smoothed mean)
+  refs = plot.load_reference(['dreamerv3'], ['walker_stand'], 110_000)
+  assert all(r.steps[-1] <= 110_000 and r.task == 'walker_stand' for r in refs)
+  with pytest.raises(SystemExit):
+    plot.main(['--logdirs', str(run), '--reference', 'planet', '--out', str(tmp_path / 'g.png')])

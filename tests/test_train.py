@@ -28,6 +28,7 @@ TINY = [
     'Trainer.eval_every = 240',
     'Trainer.eval_episodes = 1',
     'Trainer.log_every = 120',
+    'Trainer.save_every = 120',
     'ActorCritic.horizon = 3',
     'ActorCritic.mpc_horizon = 3',
     'WorldModel.deter = 16',
@@ -430,3 +431,20 @@ def test_upstream_task_names_and_the_upstream_config():
   assert (query('Trainer.batch_size'), query('Trainer.batch_length')) == (50, 50)
   from mummi_tf import envs
   assert envs.suite_of('dmc_cup_catch') == 'dmc' and envs.canonical_task('toy2d_x_y') == 'toy2d_x_y'
+
+
+def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
+  """No TF C++ banner, no gin include noise: the summary line is the first output."""
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  command = [sys.executable, '-m', 'mummi_tf.train', '--task', 'toy2d_x_y', '--logdir',
+             str(tmp_path / 'run'), '--gin_files', 'dreamer', '--gin_bindings',
+             'Trainer.prefill = 100', '--steps', '100']
+  result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  lines = [l for l in (result.stderr + result.stdout).replace('\r', '\n').splitlines()
+           if l.strip() and 'step/s' not in l and '%|' not in l]
+  assert lines and lines[0].startswith(
+      f'toy2d_x_y · dreamer · {tmp_path / "run"} · fresh · '), lines[:3]
+  for noise in ('I0000', 'E0000', 'oneDNN', 'cuInit', 'Path not found'):
+    assert noise not in result.stderr, noise
+  assert (tmp_path / 'run' / 'operative_config.gin').read_text().count('Trainer.') > 5

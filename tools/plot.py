@@ -9,7 +9,7 @@ TensorBoard's debiased exponential moving average (weight 0.9), averages the see
 one panel per task::
 
     python tools/plot.py --logdirs runs/walker_walk/mummi/0 runs/walker_walk/mummi/1 \
-        --upstream dreamer_runs --out fig.png --metric test/return
+        --upstream dreamer_runs --out fig.png --metric test/return --reference dreamerv3 drqv2
 
 Every entry of ``--logdirs`` / ``--upstream`` is a run directory or a folder searched
 recursively for runs (directories holding ``metrics.jsonl`` or ``events.out.tfevents.*``).
@@ -40,6 +40,12 @@ _ALIASES = {
 }
 
 Run = collections.namedtuple('Run', 'path task method seed source steps values')
+
+# Published DMC-vision curves per seed (DreamerV3's repository, MIT; source, commit, units
+# and the conversion are recorded in the file itself).
+REFERENCE_FILE = (pathlib.Path(__file__).resolve().parents[1] / 'docs' / 'reference' /
+                  'dmc_vision_curves.json')
+REFERENCE_LABELS = {'dreamerv3': 'DreamerV3 (published)', 'drqv2': 'DrQ-v2 (published)'}
 
 
 def metric_names(metric):
@@ -170,6 +176,24 @@ def read_run_json(run_dir):
   return info
 
 
+def load_reference(names, tasks, max_step, path=REFERENCE_FILE):
+  """Runs of the published curves ``names`` for ``tasks``, up to ``max_step`` env steps."""
+  data = json.loads(pathlib.Path(path).read_text())
+  runs = []
+  for name in names:
+    if name not in data['curves']:
+      raise ValueError(f'unknown --reference {name!r}; valid: {", ".join(sorted(data["curves"]))}')
+    for task in tasks:
+      for curve in data['curves'][name].get(task, []):
+        steps = np.asarray(curve['steps'], np.int64)
+        keep = steps <= max_step
+        if keep.sum() >= 2:
+          runs.append(Run(f'{path}:{name}', task, REFERENCE_LABELS.get(name, name),
+                          str(curve['seed']), 'reference', steps[keep],
+                          np.asarray(curve['returns'], np.float64)[keep]))
+  return runs
+
+
 def smooth(values, weight=0.9):
   """TensorBoard's debiased exponential moving average."""
   out = np.empty(len(values))
@@ -216,8 +240,11 @@ def plot(curves, out, metric, cols=None):
         continue
       grid, mean, std, n = curves[(task, method)]
       marker = 'o' if len(grid) == 1 else None
-      ax.plot(grid, mean, color=colours[method], marker=marker, label=f'{method} (n={n})')
-      ax.fill_between(grid, mean - std, mean + std, color=colours[method], alpha=0.2)
+      published = method.endswith('(published)')  # behind ours, dashed
+      ax.plot(grid, mean, color=colours[method], marker=marker, label=f'{method} (n={n})',
+              linestyle='--' if published else '-', zorder=1 if published else 2)
+      ax.fill_between(grid, mean - std, mean + std, color=colours[method],
+                      alpha=0.1 if published else 0.2, zorder=0)
     ax.set_title(task.replace('_', ' '))
     ax.set_xlabel('environment steps')
     ax.set_ylabel(metric)
@@ -243,6 +270,9 @@ def main(argv=None):
   parser.add_argument('--smoothing', type=float, default=0.9)
   parser.add_argument('--layout', default='task/method/seed')
   parser.add_argument('--task', default=None, help='one task name for every run')
+  parser.add_argument('--reference', nargs='*', default=[], choices=sorted(REFERENCE_LABELS),
+                      help='published DMC-vision curves drawn behind ours (mean ± std over '
+                           'seeds), up to the longest of our runs')
   args = parser.parse_args(argv)
   if not args.logdirs and not args.upstream:
     parser.error('give at least one run with --logdirs or --upstream')
@@ -255,6 +285,11 @@ def main(argv=None):
     parser.error(str(e))
   if not runs:
     parser.error(f'no run holds the metric {args.metric!r}')
+  if args.reference:
+    if args.metric not in ('test/return', 'train/return'):
+      parser.error('--reference curves are episode returns; use --metric test/return')
+    runs += load_reference(args.reference, sorted({r.task for r in runs}),
+                           1.1 * max(int(r.steps[-1]) for r in runs))
   curves = aggregate(runs, args.smoothing)
   path = plot(curves, args.out, args.metric)
   for (task, method), (grid, mean, std, n) in sorted(curves.items()):
