@@ -19,10 +19,11 @@ import tempfile
 import gin
 import numpy as np
 
+import mummi_tf
 from mummi_tf import envs as envs_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-GIN_DIR = REPO / 'gin'
+GIN_DIR = mummi_tf.GIN_DIR  # the source tree's gin/, or an install's copy
 FAMILY_GIN = {'dmc': 'envs_dmc', 'robosuite_wipe': 'table_wiping', 'toy2d': 'toy2d'}
 
 
