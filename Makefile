@@ -42,8 +42,15 @@ $(STAMP): setup.cfg pyproject.toml tools/install_system_deps.sh tools/install_ro
 train: install  ## make train TASK=walker_stand GIN="mummi quick" STEPS=... BINDINGS="a=1 b=2"
 	$(BIN)/python -m mummi_tf.train $(TRAIN_ARGS) $(ARGS)
 
-eval: install  ## evaluate the latest checkpoint of LOGDIR at every missing rate
-	$(BIN)/python -m mummi_tf.train $(TRAIN_ARGS) --eval_only $(ARGS)
+# Set on the command line (or in the environment), not by the defaults above.
+given = $(filter-out default file,$(origin $(1)))
+EVAL_ARGS = --logdir $(LOGDIR) $(if $(call given,TASK),--task $(TASK)) \
+	$(if $(call given,SEED),--seed $(SEED)) \
+	$(if $(call given,GIN),$(foreach g,$(GIN),--gin_file $(g))) \
+	$(foreach b,$(BINDINGS),--gin_binding '$(b)')
+
+eval: install  ## make eval LOGDIR=...: the newest checkpoint at every missing rate (the run's own task and config)
+	$(BIN)/python -m mummi_tf.train $(EVAL_ARGS) --eval_only $(ARGS)
 
 export: install  ## make export LOGDIR=... [OUT=...]
 	$(BIN)/python tools/export_savedmodel.py --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) $(ARGS)

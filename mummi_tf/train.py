@@ -67,7 +67,7 @@ def gin_files_available():
 def resolve_gin_file(name):
   """``mummi`` → ``gin/mummi.gin``; an existing path is taken as it is."""
   path = pathlib.Path(name)
-  if path.suffix == '.gin' and path.exists():
+  if path.suffix == '.gin' and path.is_file():
     return path
   candidate = GIN_DIR / f'{name}.gin'
   if candidate.exists():
@@ -85,14 +85,16 @@ def family_gin_file(task):
 def parse_args(argv):
   parser = argparse.ArgumentParser(prog='python -m mummi_tf.train', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--task', default='walker_stand',
-                      help="one of mummi_tf.envs.TASKS (upstream's dmc_walker_walk also)")
+  parser.add_argument('--task', default=None,
+                      help="one of mummi_tf.envs.TASKS (upstream's dmc_walker_walk also); "
+                           "default: the logdir's own (run.json), else walker_stand")
   parser.add_argument('--logdir', required=True, type=pathlib.Path)
   parser.add_argument('--gin_file', '--gin_files', action='append', default=[],
                       help='gin file name in gin/ or path; repeatable, applied in order')
   parser.add_argument('--gin_binding', '--gin_bindings', action='append', default=[],
                       help="extra binding, e.g. 'Trainer.steps = 1e5'; repeatable")
-  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--seed', type=int, default=None,
+                      help="default: the logdir's own (run.json), else 0")
   parser.add_argument('--steps', type=float, default=None, help='total env steps')
   parser.add_argument('--eval_only', action='store_true',
                       help='evaluate the latest checkpoint at every missing rate; no training')
@@ -101,8 +103,30 @@ def parse_args(argv):
   return parser.parse_args(argv)
 
 
+def from_logdir(args):
+  """An existing run supplies what the command leaves out: its task (run.json) and, when
+  no --gin_file is given, its gin configuration (config.gin), so ``--logdir L`` alone
+  resumes or evaluates L."""
+  run, config = args.logdir / 'run.json', args.logdir / 'config.gin'
+  saved = {}
+  if run.is_file():
+    try:
+      saved = json.loads(run.read_text())
+    except ValueError:
+      raise UsageError(f'{run} is not valid JSON; pass --task and --gin_file') from None
+  if args.task is None:
+    args.task = saved.get('task', 'walker_stand')
+  if args.seed is None:
+    args.seed = int(saved.get('seed', 0))
+  if not args.gin_file and config.is_file():
+    args.gin_file = [str(config)]
+    args.gin_names = saved.get('gin_files', [])
+  return args
+
+
 def configure(args):
   """Validates the task and the gin configuration; raises UsageError on bad input."""
+  from_logdir(args)
   if args.steps is not None and not (np.isfinite(args.steps) and args.steps >= 1):
     raise UsageError(f'--steps must be a finite number of env steps >= 1, got {args.steps}')
   if args.eval_episodes < 1:
@@ -187,8 +211,10 @@ def main(argv=None):
     return 2
   from mummi_tf import checkpoints
   from mummi_tf import trainer
-  runner = trainer.Trainer(logdir=args.logdir, task=args.task, seed=args.seed,
-                           gin_files=[pathlib.Path(name).stem for name in args.gin_file])
+  names = getattr(args, 'gin_names', None)
+  runner = trainer.Trainer(
+      logdir=args.logdir, task=args.task, seed=args.seed,
+      gin_files=names if names is not None else [pathlib.Path(n).stem for n in args.gin_file])
   try:
     if not args.eval_only:
       return runner.run()

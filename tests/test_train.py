@@ -135,6 +135,20 @@ def test_eval_only_and_resume_refusal(mummi_run, capsys):
   assert "made with method 'mummi', not 'cvrl'" in capsys.readouterr().err
 
 
+def test_logdir_alone_evaluates_and_resumes_with_the_runs_own_config(mummi_run, tmp_path,
+                                                                     capsys):
+  """`--logdir L` needs no --task/--gin_file: run.json and config.gin supply them."""
+  logdir = tmp_path / 'copy'
+  subprocess.run(['cp', '-r', str(mummi_run), str(logdir)], check=True)
+  assert train.main(['--logdir', str(logdir), '--eval_only', '--eval_episodes', '1']) == 0
+  assert 'test/return_high:' in capsys.readouterr().out
+  gin.clear_config()
+  assert train.main(['--logdir', str(logdir), '--steps', '600']) == 0
+  assert merged(read_metrics(logdir))['step'] == 600
+  run = json.loads((logdir / 'run.json').read_text())
+  assert (run['task'], run['seed'], run['gin_files']) == ('walker_walk', 3, ['mummi', 'quick'])
+
+
 def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
   """The README's reproducibility claim as stated: identical prefill episodes (actions,
   observations, missing masks) and the first round's losses equal to float rounding."""
