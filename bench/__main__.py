@@ -1,4 +1,4 @@
-"""`make bench` (`python -m bench`): the speed and memory figures of issue 8.
+"""`make bench` (`python -m bench`): the speed and memory figures of the README's Performance section.
 
     python -m bench [--only FIGURE[,FIGURE]] [--repeats N] [--smoke] [--out DIR]
                     [--update-batch B] [--update-length T] [--timeout S]
@@ -31,7 +31,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 def sizes(smoke, args):
-  """Per-figure sizes of the full run (issue 8) or of the tiny smoke run."""
+  """Per-figure sizes of the full run or of the tiny smoke run."""
   if smoke:
     return {'env_tasks': ('walker_stand',), 'env_steps': 5,
             'update': {'batch': 4, 'length': 8, 'warmup': 1, 'tiny': True},

@@ -1,4 +1,4 @@
-"""Diagnostics of behaviour learning (issue 11's ladder): numbers, not curves.
+"""Diagnostics of behaviour learning: numbers, not curves.
 
 Public API::
 

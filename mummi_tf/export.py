@@ -1,4 +1,4 @@
-"""Deployment export of the trained policy as a TF-only SavedModel (issue 5).
+"""Deployment export of the trained policy as a TF-only SavedModel.
 
 Public API::
 

@@ -102,7 +102,8 @@ def cross_modal_distance(means, flags):
   """Mean squared distance between expert means of every modality pair, relative
   to the latent spread (mean over modalities of the summed per-dim variance of the
   expert mean across samples).  About 2 for unrelated codes, 0 for identical ones.
-  Raw and not invariant to affine maps between experts (REFERENCE.md): report it
+  Raw and not invariant to affine maps between experts (which agree only up to one, see
+  the toy 2-D world in the README): report it
   beside invariant measures.  ``means``: list of (..., D); ``flags``: list of (...).
   """
   means = [_flatten(m) for m in means]

@@ -1,4 +1,4 @@
-"""Mixed precision and compilation options (issue 3, item 3).
+"""Mixed precision and compilation options.
 
 Public API::
 
@@ -44,6 +44,6 @@ def set_policy(precision='auto'):
 def compile_fn(fn, jit_compile=False):
   """``tf.function(fn)``, XLA-compiled when ``jit_compile`` (gin) is true.
 
-  On this CPU XLA was ~3x slower for the model step (issue 3), hence off by default.
+  On this CPU XLA made the whole update ~1.9x slower (README, Performance): off by default.
   """
   return tf.function(fn, jit_compile=bool(jit_compile))

@@ -20,7 +20,7 @@ InfoNCE), 'dreamer' (concatenation + reconstruction), 'mssm_e' (PoE + reconstruc
 ELBO, eq. 10, with random modality dropping).  Every method adds
 kl_scale * max(KL[q(s^c)||p(s^c|h)], free_nats) - E[log p(r | z)].
 
-Design decisions (issue 3):
+Design decisions:
 
 * ``sf_input = 'mean'`` (default): q(s^c | s^f, h) receives the fused PoE mean, not a
   sample.  With a unit prior expert and 1024 dims, a sample of a weakly informed s^f

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Export the trained policy of a logdir as a TF-only SavedModel (issue 5).
+"""Export the trained policy of a logdir as a TF-only SavedModel.
 
     python tools/export_savedmodel.py --logdir LOGDIR [--out DIR] [--mpc | --no-mpc]
         [--stochastic] [--force]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Drive a task's environment in closed loop with an exported SavedModel (issue 5).
+"""Drive a task's environment in closed loop with an exported SavedModel.
 
     python tools/run_savedmodel.py --model LOGDIR/savedmodel [--drop rgb] [--drop_at 100]
         [--episodes 1] [--seed 0]

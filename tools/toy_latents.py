@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The toy 2-D world experiment of the paper's Fig. 1, 19 and 20 (issue 7).
+"""The toy 2-D world experiment of the paper's Fig. 1, 19 and 20.
 
 For each sensor pair (position + ceiling camera, front + back camera, x + y sensors) a
 non-sequential product-of-experts latent model is trained on the same random-action data

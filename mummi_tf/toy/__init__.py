@@ -1,4 +1,4 @@
-"""The toy 2-D world experiment of the paper's Fig. 1, 19 and 20 (issue 7).
+"""The toy 2-D world experiment of the paper's Fig. 1, 19 and 20.
 
 Modules: ``data`` (random-action data of the ``toy2d`` suite, no TensorFlow), ``models``
 (non-sequential PoE latent models trained with the reconstruction ELBO, the ELBO with

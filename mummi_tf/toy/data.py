@@ -7,7 +7,7 @@ Public API::
         -> dict of numpy arrays: one per modality (N, ...) and 'state' (N, 2)
 
 The robot starts each episode at a uniformly random position and follows uniformly random
-actions in [-1, 1]^2 (issue 7: "a robot moving in a 2-D world under random actions").
+actions in [-1, 1]^2 ("a robot moving in a 2-D world under random actions", the setting of Fig. 1).
 """
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""The toy 2-D world experiment (issue 7, paper Fig. 1, 19, 20): one function per run.
+"""The toy 2-D world experiment (paper Fig. 1, 19, 20): one function per run.
 
 ``run(pairs, methods, out, steps, ...)`` generates random-action data for every sensor
 pair, trains one ``ToyModel`` per method on the same data, scores it with
