@@ -63,12 +63,6 @@ def make_batch(batch, length, seed=0):
   return data
 
 
-@pytest.fixture(autouse=True)
-def _clear_gin():
-  yield
-  gin.clear_config()
-
-
 @pytest.fixture
 def agent():
   bind_tiny()

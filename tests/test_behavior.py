@@ -10,12 +10,6 @@ from mummi_tf import behavior
 tfd = tfp.distributions
 
 
-@pytest.fixture(autouse=True)
-def _clear_gin():
-  yield
-  gin.clear_config()
-
-
 def _eq19(reward, value, bootstrap, gamma, lam):
   """V_lambda(t) from eq. (19): a lambda-weighted mix of k-step returns."""
   horizon = len(reward)

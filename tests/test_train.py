@@ -52,12 +52,6 @@ def args(logdir, method='mummi', extra=(), task='walker_walk'):
   return result
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-  yield
-  gin.clear_config()
-
-
 def read_metrics(logdir):
   return [json.loads(line) for line in (logdir / 'metrics.jsonl').read_text().splitlines()]
 

@@ -120,7 +120,7 @@ def suite_defaults(suite):
 @gin.configurable(module='mummi_tf.envs')
 def make(task=None, size=(64, 64), modalities=None, seed=None, action_repeat=2, time_limit=1000,
          missing='train', missing_mode='paper', max_segment=14, remove=(), process=True,
-         callbacks=(), suite_options=None, **options):
+         suite_options=None, **options):
     """The fully wrapped `dm_env.Environment` of `task` (docs/ARCHITECTURE.md).
 
     Args:
@@ -136,9 +136,6 @@ def make(task=None, size=(64, 64), modalities=None, seed=None, action_repeat=2, 
       remove: modalities missing for whole episodes (e.g. ('workspace',)).
       process: run the env in a TF-free worker process (default; required once TF is
         imported in this process); False builds it in this process.
-      callbacks: functions called with each finished episode dict (parent side; the
-        `*_async` methods bypass them). `missing_fraction(episode)` gives the measured
-        missing fraction per modality for logging.
       suite_options / **options: forwarded to the suite's `load` (e.g. shadows, camera,
         background, split for Natural MuJoCo) on top of its gin bindings.
     """
@@ -155,7 +152,5 @@ def make(task=None, size=(64, 64), modalities=None, seed=None, action_repeat=2, 
         env = worker.EnvProcess('mummi_tf.envs:build', kwargs)
     else:
         env = build(**kwargs)
-    if callbacks:
-        env = wrappers.Collect(env, callbacks)
     return env
 

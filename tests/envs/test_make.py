@@ -111,7 +111,7 @@ def test_worker_exception_propagates_with_traceback():
         envs.make('finger_spin', modalities=('sound',))  # checked in the worker
 
 
-def test_gin_defaults_reach_the_worker(clean_gin):
+def test_gin_defaults_reach_the_worker():
     gin.parse_config_files_and_bindings(['gin/envs_dmc.gin'], [
         "mummi_tf.envs.make.missing = 'high'", 'mummi_tf.envs.make.time_limit = 20',
         "mummi_tf.envs.make.modalities = ('touch',)",

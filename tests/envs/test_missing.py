@@ -102,15 +102,20 @@ def test_wrapper_zeroes_and_flags():
     assert missing.missing_fraction(ep) == env.last_fraction
 
 
-def test_step_after_last_starts_a_new_episode():
+def _collect(env, episodes):
+    """Episodes of the contract's format, as the trainer collects them (driver.Driver)."""
+    from mummi_tf import driver
     got = []
-    env = wrappers.Collect(_wrapped(0), [got.append])
-    _episode(env)
-    first = env.step(np.zeros(1))
-    assert first.first() and first.observation['a'][0] * first.observation['a_flag'] in (0, 1)
-    for _ in range(100):
-        ts = env.step(np.zeros(1))
-    assert ts.last() and len(got) == 2 and len(got[1]['reward']) == 101
+    zero = lambda obs, state: (np.zeros((len(obs['is_first']), 1), np.float32), state)
+    driver.Driver([env], [lambda ep, _: got.append(ep)])(zero, episodes=episodes)
+    return got
+
+
+def test_each_episode_draws_new_masks():
+    got = _collect(_wrapped(0, missing='high'), episodes=2)
+    assert [len(ep['reward']) for ep in got] == [101, 101]
+    assert all(ep['is_first'][0] and not ep['is_first'][1:].any() for ep in got)
+    assert not np.array_equal(got[0]['a_flag'], got[1]['a_flag'])
 
 
 def test_wrapper_deterministic_under_seed():
@@ -140,11 +145,8 @@ def test_action_repeat_normalise_time_limit():
     assert steps == 5 and ts.discount == 1.0 and ts.observation['a'][0] == 11
 
 
-def test_collect_builds_contract_episode():
-    got = []
-    env = wrappers.Collect(_wrapped(0), [got.append])
-    _episode(env)
-    ep = got[0]
+def test_collected_episodes_keep_the_contract():
+    ep = _collect(_wrapped(0), episodes=1)[0]
     assert ep['action'].shape == (101, 1) and ep['action'].dtype == np.float32
     assert ep['reward'][0] == 0 and ep['reward'][1:].min() == 1 and ep['is_first'][0]
     assert not ep['is_first'][1:].any() and ep['discount'].dtype == np.float32

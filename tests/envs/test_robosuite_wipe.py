@@ -236,7 +236,7 @@ def test_make_removes_workspace_camera_for_whole_episode(facts):
   assert made['camera_moved'] > 0  # domain randomisation re-drew the camera pose at reset
 
 
-def test_table_wiping_gin(clean_gin):
+def test_table_wiping_gin():
   import gin
   import mummi_tf.envs as envs
   from mummi_tf import evaluation, world_model

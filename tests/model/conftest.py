@@ -1,9 +1,7 @@
-"""Shared fixtures: tiny specs and batches, gin and precision hygiene."""
-import gin
+"""Shared fixtures: tiny specs and batches, a fixed TF seed."""
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
 
 TINY = dict(deter=8, stoch=4, fused=8, hidden=8, cnn_depth=2, mlp_units=8,
             embed=16, expert_hidden=8, reward_units=8, reward_layers=1)
@@ -12,11 +10,10 @@ ACTION = 3
 
 
 @pytest.fixture(autouse=True)
-def clean_gin_and_policy():
-  tf.random.set_seed(0)  # Initialisers and samples: reproducible test runs.
-  yield
-  gin.clear_config()
-  keras.mixed_precision.set_global_policy('float32')
+def seeded():
+  """Initialisers and samples: reproducible test runs (gin and the Keras policy are reset
+  by tests/conftest.py)."""
+  tf.random.set_seed(0)
 
 
 def obs_spec():
