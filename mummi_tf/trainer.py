@@ -236,11 +236,29 @@ class Trainer:
     evaluation when one is due, written as its own line at the same step."""
     if self.step // self.log_every > last['log']:
       last['log'] = self.step // self.log_every
-      self.logger.scalar('fps', fps(self.step))
+      rate = fps(self.step)
+      self.logger.scalar('fps', rate)
       self.logger.write(self.step)
+      self._estimate(rate)
     if self.step // self.eval_every > last['eval'] and self.step >= self.prefill:
       last['eval'] = self.step // self.eval_every
       self._evaluate()
+
+  def _estimate(self, rate):
+    """Once, from the second window with updates (the first one traces): what the rest of
+    the run will cost at this rate, said plainly when it is more than a day."""
+    if self.updates.numpy() == 0 or getattr(self, '_estimated', 0) >= 2:
+      return
+    self._estimated = getattr(self, '_estimated', 0) + 1
+    if self._estimated < 2 or rate <= 0:
+      return
+    remaining = self.steps - self.step
+    hours = remaining / rate / 3600
+    cost = (f'about {hours:.1f} h' if hours < 48 else
+            f'about {hours / 24:.0f} days on this machine: for a first run use GIN="mummi '
+            'quick" (minutes), and a GPU for the paper\'s schedule')
+    tqdm.tqdm.write(f'{rate:.1f} env steps/s with updates: the remaining {remaining} env '
+                    f'steps take {cost}')
 
   def _train_once(self, dataset):
     metrics = self.agent.train(next(dataset))
