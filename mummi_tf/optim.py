@@ -10,9 +10,10 @@ Public API::
 ``minimize`` works eagerly and inside a ``tf.function``.  It
 
 * clips gradients to a global norm of ``clip`` (prior MuMMI code: 30; Dreamer: 100);
-* scales the loss dynamically when the global Keras policy is ``mixed_float16``
-  (gradients are taken with ``output_gradients=scale``, i.e. of ``scale * loss``,
-  then unscaled; the scale halves on overflow and doubles after 2000 finite steps);
+* scales the loss dynamically when the global Keras policy is ``mixed_float16``, with
+  tf-keras's own ``LossScaleOptimizer`` (gradients are taken with
+  ``output_gradients=scale``, i.e. of ``scale * loss``, then unscaled by it; its scale
+  halves on overflow and doubles after ``growth_interval`` finite steps);
 * skips the update when the loss or any gradient is non-finite: weights and Adam
   slots stay untouched and ``opt.skipped`` (an int64 ``tf.Variable``) is incremented.
 
@@ -36,20 +37,22 @@ class Optimizer(tf.Module):
       raise ValueError(f'Optimizer {name}: lr must be > 0, got {lr}.')
     self._label = name
     self._clip = clip
-    self._opt = keras.optimizers.Adam(lr, epsilon=eps)
     if loss_scaling is None:
       loss_scaling = (
           keras.mixed_precision.global_policy().compute_dtype == 'float16')
     self._scaling = bool(loss_scaling)
-    self._growth_interval = growth_interval
+    self._opt = keras.optimizers.Adam(lr, epsilon=eps)
+    if self._scaling:
+      self._opt = keras.mixed_precision.LossScaleOptimizer(
+          self._opt, initial_scale=2.0 ** 15, dynamic_growth_steps=growth_interval)
     self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False,
                                name=f'{name}_skipped')
-    self.loss_scale = tf.Variable(2.0 ** 15 if self._scaling else 1.0,
-                                  dtype=tf.float32, trainable=False,
-                                  name=f'{name}_loss_scale')
-    self._good_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                   name=f'{name}_good_steps')
     self._built = False
+
+  @property
+  def loss_scale(self):
+    """The current loss scale (1 without loss scaling)."""
+    return self._opt.loss_scale if self._scaling else tf.constant(1.0)
 
   @property
   def built(self):
@@ -72,14 +75,13 @@ class Optimizer(tf.Module):
       raise ValueError(f'Optimizer {self._label}: no variables to optimise.')
     self.build(variables)  # Slots must exist before the conditional update.
     loss = tf.cast(loss, tf.float32)
-    scale = self.loss_scale
     grads = tape.gradient(
         loss, variables,
-        output_gradients=tf.cast(scale, loss.dtype) if self._scaling else None)
+        output_gradients=tf.cast(self.loss_scale, loss.dtype) if self._scaling else None)
     grads = [tf.zeros_like(v) if g is None else tf.cast(g, v.dtype)
              for g, v in zip(grads, variables)]
     if self._scaling:
-      grads = [g / tf.cast(scale, g.dtype) for g in grads]
+      grads = self._opt.get_unscaled_gradients(grads)
     norm = tf.linalg.global_norm(grads)
     finite = tf.math.logical_and(tf.math.is_finite(loss),
                                  tf.math.is_finite(norm))
@@ -94,21 +96,14 @@ class Optimizer(tf.Module):
       self.skipped.assign_add(1)
       return tf.constant(False)
 
-    tf.cond(finite, apply, skip)
-    if self._scaling:
-      self._update_scale(finite)
+    if self._scaling:  # The wrapper skips a non-finite step itself and adapts its scale.
+      self._opt.apply_gradients(zip(grads, variables))
+      tf.cond(finite, lambda: tf.constant(True), skip)
+    else:
+      tf.cond(finite, apply, skip)
     metrics = {f'{self._label}_loss': loss,
                f'{self._label}_grad_norm': norm,
                f'{self._label}_skipped': self.skipped.read_value()}
     if self._scaling:
-      metrics[f'{self._label}_loss_scale'] = self.loss_scale.read_value()
+      metrics[f'{self._label}_loss_scale'] = tf.identity(self.loss_scale)
     return metrics
-
-  def _update_scale(self, finite):
-    good = tf.where(finite, self._good_steps + 1, tf.zeros_like(self._good_steps))
-    grow = good >= self._growth_interval
-    new_scale = tf.where(
-        finite, tf.where(grow, self.loss_scale * 2.0, self.loss_scale),
-        tf.maximum(self.loss_scale / 2.0, 1.0))
-    self.loss_scale.assign(new_scale)
-    self._good_steps.assign(tf.where(grow, tf.zeros_like(good), good))

@@ -4,11 +4,13 @@ Public API::
 
     set_policy(precision='auto') -> str       # gin-configurable; returns the policy set
     resolve_policy(precision) -> str          # 'auto' -> per-device choice, validated
+    gpu_policy(capabilities) -> str           # 'auto' on GPUs of these compute capabilities
     compile_fn(fn, jit_compile=False)         # gin-configurable tf.function wrapper
 
 'auto' picks ``mixed_bfloat16`` on CPU (measured ~1.3x faster than float32 for a
-Dreamer-sized step; float16 convolutions on CPU are unusably slow) and
-``mixed_float16`` on GPU (tensor cores; ``optim.Optimizer`` then scales the loss).
+Dreamer-sized step; float16 convolutions on CPU are unusably slow) and on GPUs of compute
+capability >= 8.0, and ``mixed_float16`` on older GPUs (tensor cores; ``optim.Optimizer``
+then scales the loss with tf-keras's ``LossScaleOptimizer``).
 Call ``set_policy`` once, before any model is built: Keras layers read the global
 policy when they are created.  Distribution parameters, KL terms and InfoNCE logits
 are cast to float32 by the model regardless of the policy.
@@ -27,9 +29,21 @@ def resolve_policy(precision):
         f'precision must be one of {", ".join(POLICIES)}; got {precision!r}.')
   if precision != 'auto':
     return precision
-  if tf.config.list_physical_devices('GPU'):
-    return 'mixed_float16'
+  gpus = tf.config.list_physical_devices('GPU')
+  if gpus:
+    return gpu_policy([tf.config.experimental.get_device_details(g).get('compute_capability')
+                       for g in gpus])
   return 'mixed_bfloat16'
+
+
+def gpu_policy(capabilities):
+  """'auto' on GPUs of these compute capabilities ((major, minor) or None): bfloat16 when
+  every one has bfloat16 tensor cores (>= 8.0, Ampere on; no loss scaling needed), else
+  float16 with loss scaling (``optim.Optimizer`` wraps Adam in tf-keras's
+  ``LossScaleOptimizer``)."""
+  if capabilities and all(c is not None and tuple(c) >= (8, 0) for c in capabilities):
+    return 'mixed_bfloat16'
+  return 'mixed_float16'
 
 
 @gin.configurable

@@ -67,3 +67,44 @@ def test_loss_scaling_unscales_gradients_and_halves_on_overflow():
 def test_bad_lr_names_valid_range():
   with pytest.raises(ValueError, match='lr must be > 0'):
     Optimizer('x', lr=0.0)
+
+
+def test_auto_precision_per_gpu_generation():
+  from mummi_tf import precision
+  assert precision.gpu_policy([(8, 0), (9, 0)]) == 'mixed_bfloat16'  # A100, H100
+  assert precision.gpu_policy([(7, 0)]) == 'mixed_float16'  # V100: loss scaling
+  assert precision.gpu_policy([(8, 6), (7, 5)]) == 'mixed_float16'  # the weakest decides
+  assert precision.gpu_policy([None]) == 'mixed_float16'
+
+
+def test_float16_training_with_loss_scaling_stays_finite_and_adapts():
+  """The GPU float16 path, on this CPU at tiny sizes: finite losses, the scale adapts."""
+  import gin
+  import tf_keras as keras
+  from conftest import batch, obs_spec, TINY, ACTION
+  from mummi_tf import world_model
+  keras.mixed_precision.set_global_policy('mixed_float16')
+  for key, value in TINY.items():
+    gin.bind_parameter(f'WorldModel.{key}', value)
+  wm = world_model.WorldModel(obs_spec(), ACTION, method='dreamer')
+  data = {k: tf.constant(v) for k, v in batch().items()}
+  wm.build(data)
+  before = [v.numpy().copy() for v in wm.model_variables]
+  losses, skipped = [], []
+  for _ in range(12):
+    _, metrics = wm.update(data)
+    losses.append(float(metrics['model_loss']))
+    skipped.append(int(metrics['model_skipped']))
+  # A loss of ~1.6e4 times 2^15 overflows float16: the first steps are skipped while the
+  # scale halves, then steps apply.
+  assert all(np.isfinite(losses))
+  assert 0 < skipped[-1] < 12 and skipped[-1] == skipped[-4]  # the last steps applied
+  assert float(metrics['model_loss_scale']) == 2.0 ** (15 - skipped[-1])
+  assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, wm.model_variables))
+  assert isinstance(wm.opt._opt, keras.mixed_precision.LossScaleOptimizer)
+  # An overflowing step is skipped and halves the scale.
+  var = tf.Variable([1.0])
+  opt = Optimizer('f16', lr=0.1)
+  before = float(opt.loss_scale)
+  _step(opt, var, lambda v: 1e35 * tf.reduce_sum(v))
+  assert float(opt.loss_scale) == before / 2 and int(opt.skipped) == 1
