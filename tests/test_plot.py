@@ -151,3 +151,73 @@ def test_reference_curves_are_drawn_behind_ours(plot, tmp_path, capsys):
   assert all(r.steps[-1] <= 110_000 and r.task == 'walker_stand' for r in refs)
   with pytest.raises(SystemExit):
     plot.main(['--logdirs', str(run), '--reference', 'planet', '--out', str(tmp_path / 'g.png')])
+
+
+def _write_upstream_logdir(logdir, steps):
+  """A logdir as upstream Dreamer's dreamer.py writes it: summarize_episode's metrics.jsonl
+  lines and `sim/` scalars, _write_summaries' agent lines and `agent/` scalars, and
+  tools.save_episodes' `{time}-{uuid}-{length}.npz` files with upstream's keys."""
+  import tensorflow as tf
+  episodes = logdir / 'episodes'
+  episodes.mkdir(parents=True)
+  writer = tf.summary.create_file_writer(str(logdir))
+  rows = []
+  with writer.as_default():
+    for i, step in enumerate(steps):
+      length = 500  # agent steps: len(episode['reward']) - 1
+      episode = {'image': np.zeros((length + 1, 64, 64, 3), np.uint8),
+                 'action': np.zeros((length + 1, 6), np.float32),
+                 'reward': np.full(length + 1, step / 1e6, np.float32),
+                 'discount': np.ones(length + 1, np.float32)}
+      np.savez_compressed(episodes / f'20200101T0000{i:02d}-{i:032x}-{length + 1}.npz',
+                          **episode)
+      for prefix in ('train', 'test'):
+        metrics = [(f'{prefix}/return', float(episode['reward'].sum())),
+                   (f'{prefix}/length', length), ('episodes', i + 1)]
+        rows.append(dict([('step', int(step))] + metrics))
+        for name, value in metrics:
+          tf.summary.scalar('sim/' + name, value, step=int(step))
+      agent = [('model_loss', 10.0), ('actor_loss', -1.0), ('fps', 20.0)]
+      rows.append({'step': int(step), **dict(agent)})
+      for name, value in agent:
+        tf.summary.scalar('agent/' + name, value, step=int(step))
+  writer.flush()
+  _write_jsonl(logdir / 'metrics.jsonl', rows)
+
+
+def test_our_logs_line_up_with_upstreams_real_format(plot, tmp_path, capsys):
+  """One TensorBoard chart per quantity and the same x and length units as upstream."""
+  from tensorboard.backend.event_processing import event_accumulator
+  from mummi_tf import logger as logger_lib
+  steps = np.arange(10_000, 60_001, 10_000)
+  upstream = tmp_path / 'upstream' / 'dmc_walker_walk' / 'dreamer' / '0'
+  _write_upstream_logdir(upstream, steps)
+  ours = tmp_path / 'ours'
+  log = logger_lib.Logger(ours)
+  for step in steps:
+    for prefix in ('train', 'test'):
+      log.scalar(f'{prefix}/return', 250.0 * step / 1e6)
+      log.scalar(f'{prefix}/length', 500)  # what trainer/evaluation log: agent steps
+    log.scalar('episodes', 1)
+    for name in ('model_loss', 'actor_loss', 'fps'):
+      log.scalar(name, 1.0)
+    log.write(int(step))
+  (ours / 'run.json').write_text(json.dumps(
+      {'task': 'walker_walk', 'method': 'dreamer', 'seed': 0, 'gin_files': ['dreamer']}))
+
+  def tags(logdir):
+    acc = event_accumulator.EventAccumulator(str(logdir), size_guidance={'tensors': 0})
+    acc.Reload()
+    return set(acc.Tags()['tensors']) | set(acc.Tags()['scalars'])
+
+  shared = {'sim/train/return', 'sim/train/length', 'sim/test/return', 'sim/test/length',
+            'sim/episodes', 'agent/model_loss', 'agent/actor_loss', 'agent/fps'}
+  assert shared <= tags(upstream) and shared <= tags(ours)
+  keys = lambda d: {k for row in map(json.loads, (d / 'metrics.jsonl').read_text().splitlines())
+                    for k in row}
+  assert keys(upstream) <= keys(ours)  # the same metrics.jsonl keys, no prefix
+  assert plot.main(['--logdirs', str(ours), '--upstream', str(tmp_path / 'upstream'),
+                    '--out', str(tmp_path / 'f.png')]) == 0
+  printed = [l for l in capsys.readouterr().out.splitlines() if 'seeds' in l]
+  assert len(printed) == 2 and all(l.startswith('walker_walk ') for l in printed)  # one panel
+  assert all('last step     60000' in l for l in printed)  # the same x: env steps
