@@ -1,7 +1,7 @@
 """`make bench` (`python -m bench`): the speed and memory figures of the README's Performance section.
 
     python -m bench [--only FIGURE[,FIGURE]] [--repeats N] [--smoke] [--out DIR]
-                    [--update-batch B] [--update-length T] [--timeout S]
+                    [--update_batch B] [--update_length T] [--timeout S]
 
 Figures (names for --only): env (env ms per agent step vs a bare render step, each task),
 update (Agent.train per method vs Dreamer's), precision (default precision / XLA vs
@@ -57,10 +57,10 @@ def parse_args(argv):
                       help='repeats per figure (default 5; smoke 2)')
   parser.add_argument('--smoke', action='store_true', help='tiny sizes (for the test)')
   parser.add_argument('--out', type=pathlib.Path, default=HERE, help='output folder')
-  parser.add_argument('--update-batch', type=int, default=50,
+  parser.add_argument('--update_batch', '--update-batch', type=int, default=50,
                       help='B of the update figures and of the paper-dims train run')
-  parser.add_argument('--update-length', type=int, default=50, help='T, likewise')
-  parser.add_argument('--env-steps', type=int, default=50, help='agent steps per env repeat')
+  parser.add_argument('--update_length', '--update-length', type=int, default=50, help='T, likewise')
+  parser.add_argument('--env_steps', '--env-steps', type=int, default=50, help='agent steps per env repeat')
   parser.add_argument('--timeout', type=int, default=3600, help='seconds per subprocess')
   args = parser.parse_args(argv)
   names = [n.strip() for n in args.only.split(',') if n.strip()]
@@ -73,7 +73,7 @@ def parse_args(argv):
   if args.repeats < minimum:
     parser.error(f'--repeats must be >= {minimum}{" in smoke mode" if args.smoke else ""}')
   if min(args.update_batch, args.update_length, args.env_steps) < 1:
-    parser.error('--update-batch, --update-length and --env-steps must be >= 1')
+    parser.error('--update_batch, --update_length and --env_steps must be >= 1')
   args.names = names
   return args
 

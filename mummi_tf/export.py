@@ -256,7 +256,7 @@ def main(argv=None):
   group = parser.add_mutually_exclusive_group()
   group.add_argument('--mpc', dest='mpc', action='store_true', default=None,
                      help='latent-guided MPC on (default: as trained)')
-  group.add_argument('--no-mpc', dest='mpc', action='store_false')
+  group.add_argument('--no_mpc', '--no-mpc', dest='mpc', action='store_false')
   parser.add_argument('--stochastic', action='store_true',
                       help='sample latent and action (default: deterministic)')
   parser.add_argument('--force', action='store_true',

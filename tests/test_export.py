@@ -208,7 +208,7 @@ def test_usage_errors_and_force(exported, tmp_path, capsys):
   assert not (tmp_path / 'y').exists()
   # --force replaces it; here with the stochastic, MPC-free variant.
   assert export.main(['--logdir', str(logdir), '--out', str(out), '--force',
-                      '--no-mpc', '--stochastic']) == 0
+                      '--no_mpc', '--stochastic']) == 0
   gin.clear_config()
   meta = json.loads((out / 'metadata.json').read_text())
   assert meta['mpc'] is False and meta['stochastic'] is True

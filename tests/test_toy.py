@@ -193,7 +193,7 @@ def toy_cli():
 def test_tiny_toy_run_writes_results_and_figures(tmp_path, toy_cli, capsys):
   out = tmp_path / 'toy'
   code = toy_cli.main(['--out', str(out), '--steps', '3', '--samples', '64',
-                       '--test-samples', '64', '--batch', '16', '--pairs', 'x_y',
+                       '--test_samples', '64', '--batch', '16', '--pairs', 'x_y',
                        '--methods', 'elbo_drop', 'mummi', '--seed', '1'])
   assert code == 0
   printed = capsys.readouterr().out

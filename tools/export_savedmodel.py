@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Export the trained policy of a logdir as a TF-only SavedModel.
 
-    python tools/export_savedmodel.py --logdir LOGDIR [--out DIR] [--mpc | --no-mpc]
+    python tools/export_savedmodel.py --logdir LOGDIR [--out DIR] [--mpc | --no_mpc]
         [--stochastic] [--force]
 
 See ``mummi_tf/export.py`` for the signatures; exit 2 on a usage error.

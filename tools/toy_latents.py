@@ -32,7 +32,7 @@ def main(argv=None):
   parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--samples', type=int, default=4000, help='training observations')
-  parser.add_argument('--test-samples', type=int, default=1000,
+  parser.add_argument('--test_samples', '--test-samples', type=int, default=1000,
                       help='held-out observations for the metrics and figures')
   parser.add_argument('--batch', type=int, default=64,
                       help='batch size (MuMMI: batch - 1 InfoNCE negatives)')
