@@ -254,7 +254,7 @@ class Trainer:
       return
     remaining = self.steps - self.step
     hours = remaining / rate / 3600
-    cost = (f'about {hours:.1f} h' if hours < 48 else
+    cost = (f'about {hours * 60:.0f} min' if hours < 1 else f'about {hours:.1f} h' if hours < 48 else
             f'about {hours / 24:.0f} days on this machine: for a first run use GIN="mummi '
             'quick" (minutes), and a GPU for the paper\'s schedule')
     tqdm.tqdm.write(f'{rate:.1f} env steps/s with updates: the remaining {remaining} env '
