@@ -56,8 +56,9 @@ class Trainer:
   except ``train_steps`` (gradient updates per training round).
   """
 
-  def __init__(self, logdir, task, seed, gin_files=(), steps=2_000_000, prefill=5000, train_every=1000,
-               train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
+  def __init__(self, logdir, task, seed, gin_files=(), steps=2_000_000, prefill=5000,
+               train_every=1000, train_steps=100, batch_size=50, batch_length=50,
+               eval_every=10_000,
                eval_episodes=1, num_envs=1, log_every=1000, save_every=10_000, prefetch=0,
                deterministic=True):
     self.logdir = pathlib.Path(logdir)
@@ -254,9 +255,11 @@ class Trainer:
       return
     remaining = self.steps - self.step
     hours = remaining / rate / 3600
-    cost = (f'about {hours * 60:.0f} min' if hours < 1 else f'about {hours:.1f} h' if hours < 48 else
-            f'about {hours / 24:.0f} days on this machine: for a first run use GIN="mummi '
-            'quick" (minutes), and a GPU for the paper\'s schedule')
+    if hours < 48:
+      cost = f'about {hours * 60:.0f} min' if hours < 1 else f'about {hours:.1f} h'
+    else:
+      cost = (f'about {hours / 24:.0f} days on this machine: for a first run use GIN="mummi '
+              'quick" (minutes), and a GPU for the paper\'s schedule')
     tqdm.tqdm.write(f'{rate:.1f} env steps/s with updates: the remaining {remaining} env '
                     f'steps take {cost}')
 
