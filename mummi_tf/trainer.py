@@ -77,6 +77,7 @@ class Trainer:
     self.prefetch = int(prefetch)  # batches sampled ahead; 0 keeps seeded runs reproducible
     self.action_repeat = int(make_option('action_repeat'))
     self._evaluator = None
+    self._timed_windows = 0  # logging windows with updates seen (for the cost estimate)
     self._seed_everything(deterministic)
 
   # ----------------------------------------------------------------------- set-up
@@ -113,15 +114,22 @@ class Trainer:
     # The newest checkpoint that reads (a damaged one is named in a warning).
     self.restored = checkpoints.restore_newest(self.checkpoint, self.logdir / 'checkpoints')
     self._write_run_files(obs_spec, action_spec)
-    devices = tf.config.list_logical_devices('GPU')
-    start = (f'resumed at step {self.step} from {pathlib.Path(self.restored).name}'
-             if self.restored else f'resumed at step {self.step} (no checkpoint yet)'
-             if self.step else 'fresh')
-    where = f'{len(devices)} GPU' if devices else 'CPU'
-    workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
-    tqdm.tqdm.write(' · '.join(
-        [self.task, method(), str(self.logdir), start, policy, where, workers]))
+    tqdm.tqdm.write(self._summary(policy))
     self.driver = driver_lib.Driver(self.envs, [self._on_episode])
+
+  def _summary(self, policy):
+    """The run's first line: task · method · logdir · fresh or resumed · precision ·
+    devices · env workers."""
+    if self.restored:
+      start = f'resumed at step {self.step} from {pathlib.Path(self.restored).name}'
+    elif self.step:
+      start = f'resumed at step {self.step} (no checkpoint yet)'
+    else:
+      start = 'fresh'
+    gpus = len(tf.config.list_logical_devices('GPU'))
+    workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
+    return ' · '.join([self.task, method(), str(self.logdir), start, policy,
+                       f'{gpus} GPU' if gpus else 'CPU', workers])
 
   def _write_run_files(self, obs_spec, action_spec):
     run = {'task': self.task, 'method': method(), 'seed': self.seed,
@@ -248,10 +256,10 @@ class Trainer:
   def _estimate(self, rate):
     """Once, from the second window with updates (the first one traces): what the rest of
     the run will cost at this rate, said plainly when it is more than a day."""
-    if self.updates.numpy() == 0 or getattr(self, '_estimated', 0) >= 2:
+    if self.updates.numpy() == 0 or self._timed_windows >= 2:
       return
-    self._estimated = getattr(self, '_estimated', 0) + 1
-    if self._estimated < 2 or rate <= 0:
+    self._timed_windows += 1
+    if self._timed_windows < 2 or rate <= 0:
       return
     remaining = self.steps - self.step
     hours = remaining / rate / 3600
