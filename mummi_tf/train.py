@@ -27,10 +27,17 @@ GIN_DIR = mummi_tf.GIN_DIR  # the source tree's gin/, or an install's copy
 FAMILY_GIN = {'dmc': 'envs_dmc', 'robosuite_wipe': 'table_wiping', 'toy2d': 'toy2d'}
 
 
+def _not_gin_include_noise(record):
+  """gin's package-path reader logs an error for every include that it then finds on the
+  search path (`include 'agent.gin'`): noise, not an error."""
+  return not str(record.msg).startswith('Path not found: ')
+
+
 def import_tensorflow_quietly():
   """Imports TensorFlow (and TFP, tf-keras) with its start-up lines held back: the C++
   banner (oneDNN, CUDA stubs) is printed before ``TF_CPP_MIN_LOG_LEVEL`` can act. The
   held lines are shown if the import fails."""
+  logging.getLogger().addFilter(_not_gin_include_noise)  # once: filters are a set
   if 'tensorflow' in sys.modules:
     return
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
@@ -50,10 +57,6 @@ def import_tensorflow_quietly():
     finally:
       os.dup2(saved, 2)
       os.close(saved)
-  # gin's package-path reader logs an error for every include it then finds on the search
-  # path (`include 'agent.gin'`); that line is noise, not an error.
-  logging.getLogger().addFilter(
-      lambda record: not str(record.msg).startswith('Path not found: '))
 
 
 class UsageError(Exception):
