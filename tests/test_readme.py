@@ -1,5 +1,5 @@
 """The README's commands are copy-pasteable: every `make` line resolves to a train/eval/export
-command whose flags and gin files exist, and every tool line names flags the tool has."""
+command whose flags and gin files exist, and every tool line (run with the venv's python, as written) names flags the tool has."""
 import pathlib
 import re
 import shlex
@@ -25,7 +25,7 @@ def readme_commands():
 
 
 MAKE = [l for l in readme_commands() if l.startswith('make ')]
-TOOLS = [l for l in readme_commands() if l.startswith('python tools/')]
+TOOLS = [l for l in readme_commands() if l.startswith('.venv/bin/python tools/')]
 
 
 def test_the_readme_has_commands_to_check():
