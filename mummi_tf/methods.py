@@ -77,9 +77,12 @@ class DecoderHeads(tf.Module):
   Each term is the mean log-likelihood over the steps where the modality is present.
   """
 
-  def __init__(self, modalities, cnn_depth=32, mlp_units=128):
+  def __init__(self, modalities, cnn_depth=32, mlp_units=128, target=None):
+    """``target(modality, x)``: the space vectors are reconstructed in (the encoders'
+    input, e.g. symlog); identity by default."""
     super().__init__(name='decoders')
     self._modalities = dict(modalities)
+    self._target = target or (lambda modality, x: x)
     self._decoders = {}
     for m, (kind, shape) in self._modalities.items():
       if kind == 'image':
@@ -101,6 +104,8 @@ class DecoderHeads(tf.Module):
       target = tf.cast(obs[m], tf.float32)
       if kind == 'image':
         target = target / 255.0 - 0.5
+      else:
+        target = tf.cast(self._target(m, target), tf.float32)
       dist = tfd.Independent(tfd.Normal(self._decoders[m](feat), 1.0), len(shape))
       ll = objectives.masked_log_likelihood(dist, target, enc.flags[m])
       metrics[f'recon_loss/{m}'] = -ll

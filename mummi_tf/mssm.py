@@ -72,7 +72,7 @@ class MSSM(tf.Module):
   def __init__(self, modalities, action_size, fusion='poe', sf_input='mean',
                deter=200, stoch=30, fused=1024, hidden=200, cnn_depth=32,
                mlp_units=128, embed=1024, expert_hidden=1024, min_std=0.1,
-               name='mssm'):
+               symlog_vectors=False, name='mssm'):
     super().__init__(name=name)
     if fusion not in FUSIONS:
       raise ValueError(f'fusion must be one of {", ".join(FUSIONS)}; got {fusion!r}.')
@@ -83,6 +83,7 @@ class MSSM(tf.Module):
     self.names = sorted(self.modalities)
     self.fusion = fusion
     self.sf_input = sf_input
+    self.symlog_vectors = bool(symlog_vectors)  # vector inputs as symlog(x) (DreamerV3)
     self.action_size = action_size
     self.deter_size, self.stoch_size = deter, stoch
     self.encoders = {
@@ -128,7 +129,7 @@ class MSSM(tf.Module):
     returned ``flags`` are the true presence flags.
     """
     flags = self.flags(obs)
-    embeds = {m: self.encoders[m](obs[m]) for m in self.names}
+    embeds = {m: self.encoders[m](self.encoder_input(m, obs[m])) for m in self.names}
     if self.fusion == 'concat':
       sf = tf.concat([tf.cast(embeds[m], tf.float32) * flags[m][..., None]
                       for m in self.names], -1)
@@ -145,6 +146,12 @@ class MSSM(tf.Module):
       sf = mean + std * tf.random.normal(tf.shape(mean))
     return Encoding(sf, embeds, flags, dict(zip(self.names, means)),
                     dict(zip(self.names, stds)), mean, std)
+
+  def encoder_input(self, modality, x):
+    """What modality's encoder sees: images as stored, vectors as given or symlog(x)."""
+    if self.symlog_vectors and self.modalities[modality][0] == 'vector':
+      return networks.symlog(tf.cast(x, tf.float32))
+    return x
 
   def initial_state(self, batch_size):
     zeros = lambda n: tf.zeros([batch_size, n], tf.float32)

@@ -47,6 +47,11 @@ class ConvEncoder(keras.layers.Layer):
     return _split(x, lead, 1)
 
 
+def symlog(x):
+  """sign(x) log(1 + |x|) (DreamerV3): compresses large magnitudes, ~x near 0."""
+  return tf.sign(x) * tf.math.log1p(tf.abs(x))
+
+
 class MLPEncoder(keras.layers.Layer):
   """3x Dense(units, ReLU) + Dense(out, ReLU) (prior code's tactile encoder)."""
 

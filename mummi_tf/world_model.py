@@ -63,14 +63,18 @@ class WorldModel(tf.Module):
                sf_kl_scale=1.0, image_weight=1.0, vector_weight=0.001,
                infonce_weights=None, fused_weight=1.0, kl_scale=1.0,
                free_nats=3.0, train_prior=True, reward_units=400, reward_layers=2, cvrl_mask=True,
-               drop_prob=0.3, lr=6e-4, clip=30.0, eps=1e-5, name='world_model'):
+               drop_prob=0.3, lr=6e-4, clip=30.0, eps=1e-5, symlog_vectors=False,
+               name='world_model'):
     """Sizes: h = ``deter``, s^c = ``stoch``, s^f = ``fused`` (units).
 
     ``fusion`` ('poe' | 'reference') applies to the PoE methods; CVRL and Dreamer
     always concatenate.  lambda_m (eq. 17) = ``infonce_weights[m]`` if given, else
     ``image_weight`` for images and ``vector_weight`` for vectors (prior code: 1, 1,
     0.001); ``fused_weight`` for MuMMI-b / CVRL.  ``drop_prob``: MSSM-e's per-step
-    probability of dropping each expert while training.
+    probability of dropping each expert while training.  ``symlog_vectors``: vector
+    modalities enter the encoders, and are reconstructed, as symlog(x) (DreamerV3), so
+    that large-magnitude dimensions (joint velocities) do not drown small ones (torso
+    height) in a unit-variance reconstruction loss.
     """
     super().__init__(name=name)
     if method not in METHODS:
@@ -87,14 +91,16 @@ class WorldModel(tf.Module):
     self.modalities = mssm_lib.read_modalities(obs_spec)
     self.mssm = mssm_lib.MSSM(
         self.modalities, action_size, fusion if poe else 'concat', sf_input,
-        deter, stoch, fused, hidden, cnn_depth, mlp_units, embed, expert_hidden)
+        deter, stoch, fused, hidden, cnn_depth, mlp_units, embed, expert_hidden,
+        symlog_vectors=symlog_vectors)
     self._reward = networks.MLP(reward_units, reward_layers, 1)
     self._kl_scale, self._free_nats = kl_scale, free_nats
     self._train_prior = bool(train_prior)
     self._sf_kl, self._sf_kl_scale = sf_kl, sf_kl_scale
     self._drop_prob = drop_prob
     if method in ('dreamer', 'mssm_e'):
-      self.heads = methods_lib.DecoderHeads(self.modalities, cnn_depth, mlp_units)
+      self.heads = methods_lib.DecoderHeads(self.modalities, cnn_depth, mlp_units,
+                                            self.mssm.encoder_input)
     else:
       weights = {m: (image_weight if kind == 'image' else vector_weight)
                  for m, (kind, _) in self.modalities.items()}
