@@ -456,3 +456,14 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
   for noise in ('I0000', 'E0000', 'oneDNN', 'cuInit', 'Path not found'):
     assert noise not in result.stderr, noise
   assert (tmp_path / 'run' / 'operative_config.gin').read_text().count('Trainer.') > 5
+
+
+def test_the_state_setting_trains_on_proprioception_in_symlog_space(tmp_path):
+  """gin/state.gin: the suite's state as the only modality, fed as symlog(x)."""
+  assert train.main(args(tmp_path, 'dreamer', extra=['Trainer.eval_every = 480'],
+                         task='walker_stand') + ['--gin_file', 'state']) == 0
+  run = json.loads((tmp_path / 'run.json').read_text())
+  assert set(run['obs_spec']) >= {'state', 'state_flag'} and 'rgb' not in run['obs_spec']
+  assert 'WorldModel.symlog_vectors = True' in (tmp_path / 'config.gin').read_text()
+  metrics = merged(read_metrics(tmp_path))
+  assert np.isfinite(metrics['recon_loss/state']) and 'test/return_none' in metrics
