@@ -59,7 +59,7 @@ class ExportError(Exception):
 def load_logdir(logdir):
   """Reads a training logdir; returns (run, gin_text, newest checkpoint path, its step).
 
-  The newest checkpoint may not read; ``restore`` falls back to older ones.
+  The newest checkpoint may not read; ``checkpoints.restore_newest`` falls back to older ones.
   """
   logdir = pathlib.Path(logdir)
   if not logdir.is_dir():
