@@ -13,6 +13,7 @@ empty   :=
 space   := $(empty) $(empty)
 LOGDIR   ?= logdir/$(TASK)/$(subst $(space),-,$(strip $(GIN)))/seed$(SEED)
 OUT      ?=
+LINT_PATHS := mummi_tf tools tests bench docs/results/scripts
 ARGS     ?=
 
 export MUJOCO_GL ?= egl
@@ -24,7 +25,7 @@ TRAIN_ARGS = --task $(TASK) --logdir $(LOGDIR) --seed $(SEED) \
 	$(if $(STEPS),--steps $(STEPS)) \
 	$(foreach b,$(BINDINGS),--gin_binding '$(b)')
 
-.PHONY: help install train eval export test bench plot toy clean
+.PHONY: help install train eval export test lint bench plot toy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):[^#]*## /  make \1\t/'
@@ -57,6 +58,10 @@ export: install  ## make export LOGDIR=... [OUT=...]
 
 test: install  ## the test suite (make test ARGS="-k train" for a part)
 	$(BIN)/python -m pytest tests -q $(ARGS)
+
+lint: install  ## yapf (format, `make lint FIX=1` rewrites) and ruff (checks), configured in pyproject.toml
+	$(BIN)/yapf $(if $(FIX),--in-place,--diff) --recursive --parallel $(LINT_PATHS)
+	$(BIN)/ruff check $(if $(FIX),--fix) $(LINT_PATHS)
 
 bench: install  ## writes bench/results.json and bench/results.md
 	$(BIN)/python -m bench $(ARGS)

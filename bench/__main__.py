@@ -33,20 +33,57 @@ HERE = pathlib.Path(__file__).resolve().parent
 def sizes(smoke, args):
   """Per-figure sizes of the full run or of the tiny smoke run."""
   if smoke:
-    return {'env_tasks': ('walker_stand',), 'env_steps': 5,
-            'update': {'batch': 4, 'length': 8, 'warmup': 1, 'tiny': True},
-            'methods_smoke': True, 'replay_capacity': 2, 'replay_length': 51,
-            'sample_batch': 4, 'sample_length': 8, 'sample_seconds': 0.2,
-            'export_calls': 3, 'quick': {'prefill': 100, 'window': 100, 'updates': 1},
-            'paper': None}
+    return {
+        'env_tasks': ('walker_stand',),
+        'env_steps': 5,
+        'update': {
+            'batch': 4,
+            'length': 8,
+            'warmup': 1,
+            'tiny': True
+        },
+        'methods_smoke': True,
+        'replay_capacity': 2,
+        'replay_length': 51,
+        'sample_batch': 4,
+        'sample_length': 8,
+        'sample_seconds': 0.2,
+        'export_calls': 3,
+        'quick': {
+            'prefill': 100,
+            'window': 100,
+            'updates': 1
+        },
+        'paper': None
+    }
   # prefill >= one episode (time_limit 1000 env steps): replay samples whole episodes only.
-  return {'env_tasks': figures_env.DMC_TASKS + ('table_wiping',), 'env_steps': args.env_steps,
-          'update': {'batch': args.update_batch, 'length': args.update_length,
-                     'warmup': 2, 'tiny': False},
-          'methods_smoke': False, 'replay_capacity': 8, 'replay_length': 501,
-          'sample_batch': 50, 'sample_length': 50, 'sample_seconds': 2.0,
-          'export_calls': 20, 'quick': {'prefill': 1000, 'window': 1000, 'updates': 20},
-          'paper': {'prefill': 1000, 'window': 250, 'updates': 1}}
+  return {
+      'env_tasks': figures_env.DMC_TASKS + ('table_wiping',),
+      'env_steps': args.env_steps,
+      'update': {
+          'batch': args.update_batch,
+          'length': args.update_length,
+          'warmup': 2,
+          'tiny': False
+      },
+      'methods_smoke': False,
+      'replay_capacity': 8,
+      'replay_length': 501,
+      'sample_batch': 50,
+      'sample_length': 50,
+      'sample_seconds': 2.0,
+      'export_calls': 20,
+      'quick': {
+          'prefill': 1000,
+          'window': 1000,
+          'updates': 20
+      },
+      'paper': {
+          'prefill': 1000,
+          'window': 250,
+          'updates': 1
+      }
+  }
 
 
 def parse_args(argv):
@@ -59,8 +96,10 @@ def parse_args(argv):
   parser.add_argument('--out', type=pathlib.Path, default=HERE, help='output folder')
   parser.add_argument('--update_batch', '--update-batch', type=int, default=50,
                       help='B of the update figures and of the paper-dims train run')
-  parser.add_argument('--update_length', '--update-length', type=int, default=50, help='T, likewise')
-  parser.add_argument('--env_steps', '--env-steps', type=int, default=50, help='agent steps per env repeat')
+  parser.add_argument('--update_length', '--update-length', type=int, default=50,
+                      help='T, likewise')
+  parser.add_argument('--env_steps', '--env-steps', type=int, default=50,
+                      help='agent steps per env repeat')
   parser.add_argument('--timeout', type=int, default=3600, help='seconds per subprocess')
   args = parser.parse_args(argv)
   names = [n.strip() for n in args.only.split(',') if n.strip()]
@@ -103,7 +142,8 @@ def consumed_rate(results, out):
 
 def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  size, repeats, names, start = sizes(args.smoke, args), args.repeats, args.names, time.perf_counter()
+  size, repeats, names, start = sizes(args.smoke,
+                                      args), args.repeats, args.names, time.perf_counter()
   info = report.machine()
   results = {}
   if 'env' in names or 'worker' in names:
@@ -119,8 +159,7 @@ def main(argv=None):
     opts = dict(size['update'], repeats=repeats)
     log(f'update probes (B={opts["batch"]}, T={opts["length"]})', start)
     model_names = [n for n in ('update', 'precision') if n in names]
-    entries, _ = figures_model.run_all(model_names, opts, args.timeout,
-                                       smoke=size['methods_smoke'])
+    entries, _ = figures_model.run_all(model_names, opts, args.timeout, smoke=size['methods_smoke'])
     results.update(entries)
   if 'replay' in names:
     from bench import figures_replay
@@ -129,8 +168,7 @@ def main(argv=None):
         size['replay_capacity'], size['replay_length'], repeats, args.timeout)
     rate, note = consumed_rate(results, args.out)
     results['replay/sampling'] = figures_replay.sampling(
-        size['sample_batch'], size['sample_length'], size['sample_seconds'], repeats, rate,
-        note)
+        size['sample_batch'], size['sample_length'], size['sample_seconds'], repeats, rate, note)
   if 'export' in names:
     from bench import figures_export
     log('export', start)
@@ -139,14 +177,16 @@ def main(argv=None):
     from bench import figures_train
     log('train (quick dims)', start)
     tiny = figures_train_tiny(size)
-    results['train/quick'] = figures_train.run(
-        'quick', 'walker_stand', ['mummi', 'quick'], size['quick'], repeats, args.timeout, tiny)
+    results['train/quick'] = figures_train.run('quick', 'walker_stand', ['mummi', 'quick'],
+                                               size['quick'], repeats, args.timeout, tiny)
     if size['paper']:
       log('train (paper dims)', start)
-      batch = [f'Trainer.batch_size = {args.update_batch}',
-               f'Trainer.batch_length = {args.update_length}']
-      results['train/paper'] = figures_train.run(
-          'paper', 'walker_stand', ['mummi'], size['paper'], repeats, args.timeout, batch)
+      batch = [
+          f'Trainer.batch_size = {args.update_batch}',
+          f'Trainer.batch_length = {args.update_length}'
+      ]
+      results['train/paper'] = figures_train.run('paper', 'walker_stand', ['mummi'], size['paper'],
+                                                 repeats, args.timeout, batch)
   for entry in results.values():
     entry['date'] = info['date']
   merged = dict(results)
@@ -160,9 +200,15 @@ def main(argv=None):
     group = lambda key: FIGURES.index(key.split('/')[0]) if key.split('/')[0] in FIGURES else 99
     merged = dict(sorted(merged.items(), key=lambda kv: group(kv[0])))  # stable in a group
   command = 'python -m bench ' + shlex.join(argv if argv is not None else sys.argv[1:])
-  options = {'only': names, 'repeats': repeats, 'smoke': args.smoke,
-             'update_batch': args.update_batch, 'update_length': args.update_length,
-             'env_steps': args.env_steps, 'seconds': round(time.perf_counter() - start, 1)}
+  options = {
+      'only': names,
+      'repeats': repeats,
+      'smoke': args.smoke,
+      'update_batch': args.update_batch,
+      'update_length': args.update_length,
+      'env_steps': args.env_steps,
+      'seconds': round(time.perf_counter() - start, 1)
+  }
   paths = report.write(args.out, merged, info, command.strip(), options)
   log(f'wrote {paths[0]} and {paths[1]}', start)
   print(report.markdown(results, info, command.strip()))
@@ -176,8 +222,8 @@ def figures_train_tiny(size):
   from bench.update_probe import TINY
   return [f'{k} = {v}' for k, v in TINY.items()] + [
       f'Trainer.batch_size = {size["update"]["batch"]}',
-      f'Trainer.batch_length = {size["update"]["length"]}',
-      'mummi_tf.envs.make.time_limit = 100']  # episodes of 50 agent steps: prefill ends one
+      f'Trainer.batch_length = {size["update"]["length"]}', 'mummi_tf.envs.make.time_limit = 100'
+  ]  # episodes of 50 agent steps: prefill ends one
 
 
 if __name__ == '__main__':

@@ -13,8 +13,8 @@ UNIT = 'ms/agent step'
 
 def measure(tasks, steps, repeats, timeout):
   """{task: probe result} for `tasks` (Natural MuJoCo and/or 'table_wiping')."""
-  results, error = runner.run(['-m', 'bench.env_probe', '--steps', steps, '--repeats',
-                               repeats] + list(tasks), timeout)
+  results, error = runner.run(['-m', 'bench.env_probe', '--steps', steps, '--repeats', repeats] +
+                              list(tasks), timeout)
   found = {r['task']: r for r in results}
   for task in tasks:
     found.setdefault(task, {'task': task, 'error': error or 'no result'})
@@ -36,33 +36,33 @@ def env_figures(probe):
       out[name] = _table_wiping(name, r)
     else:
       out[name] = report.figure(
-          name, None, UNIT, summary=_summary(r['in_process'], r['repeats']),
-          baseline=r['bare'][0], goal=ENV_GOAL,
+          name, None, UNIT, summary=_summary(r['in_process'],
+                                             r['repeats']), baseline=r['bare'][0], goal=ENV_GOAL,
           notes='our env in this process (rgb + depth + touch, photo background, shadows, '
-                'missing-sensor wrappers; action repeat 2) vs the stock suite task doing 2 '
-                'physics steps + one physics.render RGB at 64x64; same process, repeats '
-                f'interleaved; bare min-max {r["bare"][1]:.3g}-{r["bare"][2]:.3g} ms',
-          baseline_min=r['bare'][1], baseline_max=r['bare'][2],
-          baseline_repeats=r['repeats'])
+          'missing-sensor wrappers; action repeat 2) vs the stock suite task doing 2 '
+          'physics steps + one physics.render RGB at 64x64; same process, repeats '
+          f'interleaved; bare min-max {r["bare"][1]:.3g}-{r["bare"][2]:.3g} ms',
+          baseline_min=r['bare'][1], baseline_max=r['bare'][2], baseline_repeats=r['repeats'])
   return out
 
 
 def _table_wiping(name, r):
   runs = r['runs']
-  med = {k: statistics.median(run[k] for run in runs)
-         for k in ('physics_ms', 'render_ms', 'bookkeeping_ms', 'cpu_step_ms', 'reset_ms')}
+  med = {
+      k: statistics.median(run[k] for run in runs)
+      for k in ('physics_ms', 'render_ms', 'bookkeeping_ms', 'cpu_step_ms', 'reset_ms')
+  }
   # robosuite_wipe.benchmark times the raw env (one control step); an agent step is 2.
   return report.figure(
-      name, [2 * run['step_ms'] for run in runs], UNIT,
-      baseline_samples=[2 * (run['physics_ms'] + run['render_ms']) for run in runs],
-      goal=ENV_GOAL,
+      name, [2 * run['step_ms'] for run in runs], UNIT, baseline_samples=[
+          2 * (run['physics_ms'] + run['render_ms']) for run in runs
+      ], goal=ENV_GOAL,
       notes='robosuite Wipe, both cameras, via robosuite_wipe.benchmark (2 control steps = '
-            'one agent step); baseline = the MjSim physics + render calls alone. Breakdown '
-            f'per control step (median): physics {med["physics_ms"]:.3g} ms, render '
-            f'{med["render_ms"]:.3g} ms, robosuite + adapter bookkeeping '
-            f'{med["bookkeeping_ms"]:.3g} ms, CPU time {med["cpu_step_ms"]:.3g} ms, reset '
-            f'{med["reset_ms"]:.3g} ms',
-      breakdown_ms_per_control_step=med)
+      'one agent step); baseline = the MjSim physics + render calls alone. Breakdown '
+      f'per control step (median): physics {med["physics_ms"]:.3g} ms, render '
+      f'{med["render_ms"]:.3g} ms, robosuite + adapter bookkeeping '
+      f'{med["bookkeeping_ms"]:.3g} ms, CPU time {med["cpu_step_ms"]:.3g} ms, reset '
+      f'{med["reset_ms"]:.3g} ms', breakdown_ms_per_control_step=med)
 
 
 def worker_figures(probe):
@@ -75,10 +75,10 @@ def worker_figures(probe):
       out[name] = report.failed(name, UNIT, WORKER_GOAL, r['error'])
       continue
     out[name] = report.figure(
-        name, None, UNIT, summary=_summary(r['worker'], r['repeats']),
-        baseline=r['in_process'][0], goal=WORKER_GOAL,
+        name, None, UNIT, summary=_summary(
+            r['worker'], r['repeats']), baseline=r['in_process'][0], goal=WORKER_GOAL,
         notes='make(process=True) (TF-free worker, shared-memory observations) vs '
-              'make(process=False), both in a TF-free process, repeats interleaved',
+        'make(process=False), both in a TF-free process, repeats interleaved',
         baseline_min=r['in_process'][1], baseline_max=r['in_process'][2],
         baseline_repeats=r['repeats'])
   return out

@@ -22,10 +22,19 @@ def write_logdir(logdir, agent, method):
   tf.train.CheckpointManager(ckpt, logdir / 'checkpoints', 1).save(checkpoint_number=0)
   (logdir / 'config.gin').write_text(gin.config_str())
   spec, act = update_probe.obs_spec(), update_probe.action_spec()
-  run = {'task': 'walker_stand', 'method': method, 'seed': 0,
-         'obs_spec': {k: [list(v.shape), np.dtype(v.dtype).name] for k, v in spec.items()},
-         'action_spec': {'shape': list(act.shape), 'minimum': [-1.0] * act.shape[0],
-                         'maximum': [1.0] * act.shape[0]}}
+  run = {
+      'task': 'walker_stand',
+      'method': method,
+      'seed': 0,
+      'obs_spec': {
+          k: [list(v.shape), np.dtype(v.dtype).name] for k, v in spec.items()
+      },
+      'action_spec': {
+          'shape': list(act.shape),
+          'minimum': [-1.0] * act.shape[0],
+          'maximum': [1.0] * act.shape[0]
+      }
+  }
   (logdir / 'run.json').write_text(json.dumps(run))
 
 
@@ -36,8 +45,9 @@ def _inputs(model):
   for name, spec in update_probe.obs_spec().items():
     if name.endswith('_flag'):
       continue
-    value = (rng.integers(0, 256, (1,) + spec.shape, np.uint8) if spec.dtype == np.uint8
-             else rng.normal(size=(1,) + spec.shape).astype(np.float32))
+    value = (
+        rng.integers(0, 256, (1,) + spec.shape, np.uint8) if spec.dtype == np.uint8 else rng.normal(
+            size=(1,) + spec.shape).astype(np.float32))
     obs[name] = tf.constant(value)
     flags[name] = tf.ones([1], tf.float32)
   return obs, flags, tf.zeros([1], tf.bool), model.initial_state(tf.constant(1, tf.int32))
@@ -85,8 +95,8 @@ def figures(repeats, calls, tiny):
       out[name] = report.figure(
           name, samples, UNIT, goal=None if mpc else GOAL,
           notes=f'tf.saved_model.load of mummi_tf.export (untrained MuMMI agent, {dims}, '
-                f'rgb + depth + touch), batch 1, {"with" if mpc else "without"} latent-guided '
-                'MPC, one step = encoders + PoE + MSSM filter + actor'
-                f'{" + MPC imagination and its gradient" if mpc else ""}; each repeat the '
-                'mean over consecutive calls feeding the state back')
+          f'rgb + depth + touch), batch 1, {"with" if mpc else "without"} latent-guided '
+          'MPC, one step = encoders + PoE + MSSM filter + actor'
+          f'{" + MPC imagination and its gradient" if mpc else ""}; each repeat the '
+          'mean over consecutive calls feeding the state back')
   return out

@@ -9,15 +9,15 @@ MUMMI_GOAL = ('ratio_max', 0.7)
 SPEEDUP = 1.25
 PRECISION_GOAL = ('ratio_max', round(1 / SPEEDUP, 3))  # time ratio <= 0.8: >= 1.25x faster
 # (label, precision, jit) of figure 3; the float32 plain baseline is figure 2's MuMMI run.
-VARIANTS = (('auto', 'auto', False), ('float32_jit', 'float32', True),
-            ('auto_jit', 'auto', True))
+VARIANTS = (('auto', 'auto', False), ('float32_jit', 'float32', True), ('auto_jit', 'auto', True))
 
 
 def probe(method, precision, jit, opts, timeout):
-  args = ['-m', 'bench.update_probe', '--method', method, '--precision', precision,
-          '--batch', opts['batch'], '--length', opts['length'], '--warmup', opts['warmup'],
-          '--repeats', opts['repeats']] + (['--jit'] if jit else []) + (
-              ['--tiny'] if opts['tiny'] else [])
+  args = [
+      '-m', 'bench.update_probe', '--method', method, '--precision', precision, '--batch',
+      opts['batch'], '--length', opts['length'], '--warmup', opts['warmup'], '--repeats',
+      opts['repeats']
+  ] + (['--jit'] if jit else []) + (['--tiny'] if opts['tiny'] else [])
   results, error = runner.run(args, timeout)
   if results and 'error' not in results[0]:
     return results[0]
@@ -44,8 +44,7 @@ def update_figures(runs, opts):
       out[name] = report.failed(name, UNIT, goal, r['error'])
       continue
     out[name] = report.figure(
-        name, r['times'], UNIT,
-        baseline_samples=base.get('times') if 'error' not in base else None,
+        name, r['times'], UNIT, baseline_samples=base.get('times') if 'error' not in base else None,
         goal=goal, notes=_describe(r, opts) + '; baseline: the dreamer method, same settings',
         trace_s=r['first_s'], params=r['params'], batch=r['batch'], length=r['length'])
   return out
@@ -60,13 +59,11 @@ def precision_figures(runs, base, opts):
       out[name] = report.failed(name, UNIT, PRECISION_GOAL, r['error'])
       continue
     entry = report.figure(
-        name, r['times'], UNIT,
-        baseline_samples=base.get('times') if 'error' not in base else None,
+        name, r['times'], UNIT, baseline_samples=base.get('times') if 'error' not in base else None,
         goal=PRECISION_GOAL,
         notes=_describe(r, opts) + '; baseline: float32, plain tf.function (the float32 '
-              'MuMMI probe of this invocation, = update/mummi when both ran); goal: >= 1.25x '
-              'faster, i.e. time ratio <= 0.8',
-        trace_s=r['first_s'], params=r['params'])
+        'MuMMI probe of this invocation, = update/mummi when both ran); goal: >= 1.25x '
+        'faster, i.e. time ratio <= 0.8', trace_s=r['first_s'], params=r['params'])
     entry['speedup'] = 1 / entry['ratio'] if entry['ratio'] else None
     out[name] = entry
   return out
@@ -78,15 +75,16 @@ def run_all(names, opts, timeout, smoke=False):
   `smoke`: MuMMI and Dreamer only, and only the default-precision variant.
   """
   runs = {}
-  methods = (METHODS if not smoke else ('mummi', 'dreamer')) if 'update' in names else (
-      'mummi',)
+  methods = (METHODS if not smoke else ('mummi', 'dreamer')) if 'update' in names else ('mummi',)
   for method in methods:
     runs[method] = probe(method, 'float32', False, opts, timeout)
   out = {}
   if 'update' in names:
     out.update(update_figures(runs, opts))
   if 'precision' in names:
-    variants = {label: probe('mummi', precision, jit, opts, timeout)
-                for label, precision, jit in (VARIANTS[:1] if smoke else VARIANTS)}
+    variants = {
+        label: probe('mummi', precision, jit, opts, timeout)
+        for label, precision, jit in (VARIANTS[:1] if smoke else VARIANTS)
+    }
     out.update(precision_figures(variants, runs['mummi'], opts))
   return out, runs['mummi']

@@ -21,8 +21,9 @@ def episode(length, seed):
   ep = {}
   for name, spec in obs_spec().items():
     shape = (length,) + spec.shape
-    ep[name] = (rng.integers(0, 256, shape, np.uint8) if spec.dtype == np.uint8 else
-                rng.random(shape, np.float32))
+    ep[name] = (
+        rng.integers(0, 256, shape, np.uint8) if spec.dtype == np.uint8 else rng.random(
+            shape, np.float32))
   ep['state'] = rng.random((length, 24), np.float32)
   ep['action'] = rng.uniform(-1, 1, (length, ACTION_SIZE)).astype(np.float32)
   ep['reward'] = rng.random(length, np.float32)
@@ -55,8 +56,11 @@ def fill_once(capacity_episodes, length, seed):
     replay = replay_lib.Replay(pathlib.Path(tmp) / 'episodes', capacity=capacity, seed=seed)
     for i in range(2 * capacity_episodes):
       replay.add(episode(length, 1000 * seed + i))  # our reference dies here
-    return {'per_step': (_rss() - start) / replay.num_steps, 'held': replay.num_steps,
-            'capacity': capacity}
+    return {
+        'per_step': (_rss() - start) / replay.num_steps,
+        'held': replay.num_steps,
+        'capacity': capacity
+    }
 
 
 def ram(capacity_episodes, length, repeats, timeout):
@@ -64,8 +68,8 @@ def ram(capacity_episodes, length, repeats, timeout):
   raw = sum(v.nbytes for v in episode(length, 0).values()) / length
   runs, errors = [], []
   for rep in range(repeats):
-    results, error = runner.run(['-m', 'bench.figures_replay', capacity_episodes, length,
-                                 rep], timeout)
+    results, error = runner.run(['-m', 'bench.figures_replay', capacity_episodes, length, rep],
+                                timeout)
     runs += results
     if not results:
       errors.append(error or 'no result')
@@ -76,11 +80,10 @@ def ram(capacity_episodes, length, repeats, timeout):
   entry = report.figure(
       name, [r['per_step'] for r in runs], unit, baseline=raw, goal=RAM_GOAL,
       notes=f'RSS growth of a fresh process over one Replay given 2x its capacity '
-            f'({runs[0]["capacity"]} steps = {capacity_episodes} episodes of {length} steps), '
-            'per step held, vs the raw nbytes of one step (rgb, depth, touch, flags, state, '
-            f'action, reward, discount, is_first); capacity honoured: {honoured} (steps '
-            f'held {[r["held"] for r in runs]})',
-      capacity_honoured=bool(honoured))
+      f'({runs[0]["capacity"]} steps = {capacity_episodes} episodes of {length} steps), '
+      'per step held, vs the raw nbytes of one step (rgb, depth, touch, flags, state, '
+      f'action, reward, discount, is_first); capacity honoured: {honoured} (steps '
+      f'held {[r["held"] for r in runs]})', capacity_honoured=bool(honoured))
   entry['met'] = bool(entry['met'] and honoured)
   return entry
 
@@ -101,9 +104,8 @@ def sampling(batch, length, seconds, repeats, consumed, consumed_note):
   return report.figure(
       'replay/sampling', pipeline, 'sequences/s', baseline=consumed, goal=SAMPLING_GOAL,
       notes=f'Replay.dataset (tf.data from_generator, prefetch 2) batches of {batch} x '
-            f'{length}, vs {consumed_note}; Replay.sample alone: median '
-            f'{np.median(direct):.0f} sequences/s',
-      direct_samples=direct)
+      f'{length}, vs {consumed_note}; Replay.sample alone: median '
+      f'{np.median(direct):.0f} sequences/s', direct_samples=direct)
 
 
 def _rate(fn, batch, seconds):

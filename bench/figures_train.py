@@ -15,10 +15,12 @@ def run(label, task, gin_files, schedule, windows, timeout, extra=()):
   prefill; the first trained window (tracing) is dropped, the rest are the repeats."""
   prefill, window = schedule['prefill'], schedule['window']
   steps = prefill + (windows + 1) * window
-  bindings = [f'Trainer.prefill = {prefill}', f'Trainer.train_every = {window}',
-              f'Trainer.log_every = {window}', f'Trainer.train_steps = {schedule["updates"]}',
-              'Trainer.eval_every = 1000000000', f'Trainer.steps = {steps}',
-              "mummi_tf.evaluation.conditions.levels = ('none',)"] + list(extra)
+  bindings = [
+      f'Trainer.prefill = {prefill}', f'Trainer.train_every = {window}',
+      f'Trainer.log_every = {window}', f'Trainer.train_steps = {schedule["updates"]}',
+      'Trainer.eval_every = 1000000000', f'Trainer.steps = {steps}',
+      "mummi_tf.evaluation.conditions.levels = ('none',)"
+  ] + list(extra)
   name = f'train/{label}'
   with tempfile.TemporaryDirectory() as tmp:
     args = ['-m', 'mummi_tf.train', '--task', task, '--logdir', pathlib.Path(tmp) / 'run']
@@ -35,8 +37,7 @@ def run(label, task, gin_files, schedule, windows, timeout, extra=()):
   return report.figure(
       name, fps, UNIT,
       notes=f'{task}, gin {"+".join(gin_files)}, {schedule["updates"]} updates per '
-            f'{window} env steps (collection with the training policy + updates), fps of '
-            f'each logged window after the first trained one (tracing); bindings: '
-            f'{"; ".join(bindings[:4] + list(extra))}' + (f'; run ended with: {error}'
-                                                           if error else ''),
+      f'{window} env steps (collection with the training policy + updates), fps of '
+      f'each logged window after the first trained one (tracing); bindings: '
+      f'{"; ".join(bindings[:4] + list(extra))}' + (f'; run ended with: {error}' if error else ''),
       schedule=schedule)

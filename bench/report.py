@@ -25,8 +25,8 @@ def stats(samples):
   return statistics.median(samples), min(samples), max(samples), len(samples)
 
 
-def figure(name, samples, unit, baseline=None, baseline_samples=None, goal=None,
-           notes='', summary=None, **extra):
+def figure(name, samples, unit, baseline=None, baseline_samples=None, goal=None, notes='',
+           summary=None, **extra):
   """One results entry; ``baseline`` defaults to the median of ``baseline_samples``.
 
   ``samples``: the repeats, or None with ``summary`` = (median, min, max, repeats) when
@@ -34,8 +34,16 @@ def figure(name, samples, unit, baseline=None, baseline_samples=None, goal=None,
   ``goal``: None (reported only) or (kind, threshold) with kind in GOAL_TEXT.
   """
   median, lo, hi, repeats = summary if summary is not None else stats(samples)
-  entry = {'name': name, 'value': median, 'unit': unit, 'median': median, 'min': lo,
-           'max': hi, 'repeats': int(repeats), 'samples': [float(s) for s in samples or ()]}
+  entry = {
+      'name': name,
+      'value': median,
+      'unit': unit,
+      'median': median,
+      'min': lo,
+      'max': hi,
+      'repeats': int(repeats),
+      'samples': [float(s) for s in samples or ()]
+  }
   if baseline_samples is not None:
     b_median, b_lo, b_hi, b_repeats = stats(baseline_samples)
     baseline = b_median
@@ -65,10 +73,21 @@ def _met(entry, goal):
 
 def failed(name, unit, goal, error):
   """An entry for a figure that could not be measured (the error is kept, met False)."""
-  return {'name': name, 'value': None, 'unit': unit, 'median': None, 'min': None,
-          'max': None, 'repeats': 0, 'samples': [], 'baseline': None, 'ratio': None,
-          'goal': None if goal is None else GOAL_TEXT[goal[0]].format(goal[1]),
-          'met': False if goal else None, 'notes': f'not measured: {error}'}
+  return {
+      'name': name,
+      'value': None,
+      'unit': unit,
+      'median': None,
+      'min': None,
+      'max': None,
+      'repeats': 0,
+      'samples': [],
+      'baseline': None,
+      'ratio': None,
+      'goal': None if goal is None else GOAL_TEXT[goal[0]].format(goal[1]),
+      'met': False if goal else None,
+      'notes': f'not measured: {error}'
+  }
 
 
 def machine():
@@ -114,15 +133,16 @@ def _fmt(x):
 
 
 def markdown(results, info, command):
-  lines = ['# Benchmark results', '',
-           f'Measured {info["date"]} on {info["cpu"]}, {info["cores"]} cores, '
-           f'{info.get("memory_gib", "?")} GiB RAM, TensorFlow {info.get("tensorflow")}, '
-           f'Python {info["python"]}; load average at the start '
-           f'{info.get("load_average")} (a shared machine: absolute times are noisy, '
-           'ratios are measured side by side).', '',
-           f'Reproduce: `{command}`', '',
-           '| figure | value (median) | min – max | n | unit | baseline | ratio | goal | met |',
-           '|---|---|---|---|---|---|---|---|---|']
+  lines = [
+      '# Benchmark results', '',
+      f'Measured {info["date"]} on {info["cpu"]}, {info["cores"]} cores, '
+      f'{info.get("memory_gib", "?")} GiB RAM, TensorFlow {info.get("tensorflow")}, '
+      f'Python {info["python"]}; load average at the start '
+      f'{info.get("load_average")} (a shared machine: absolute times are noisy, '
+      'ratios are measured side by side).', '', f'Reproduce: `{command}`', '',
+      '| figure | value (median) | min – max | n | unit | baseline | ratio | goal | met |',
+      '|---|---|---|---|---|---|---|---|---|'
+  ]
   for entry in results.values():
     lines.append(
         f'| {entry["name"]} | {_fmt(entry["value"])} | {_fmt(entry["min"])} – '

@@ -10,9 +10,11 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def env():
   """The environment of a probe: headless GL, quiet TF."""
-  return {**os.environ, 'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl'),
-          'PYOPENGL_PLATFORM': os.environ.get('PYOPENGL_PLATFORM', 'egl'),
-          'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')}
+  return {
+      **os.environ, 'MUJOCO_GL': os.environ.get('MUJOCO_GL', 'egl'),
+      'PYOPENGL_PLATFORM': os.environ.get('PYOPENGL_PLATFORM', 'egl'),
+      'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')
+  }
 
 
 def run(args, timeout):
@@ -23,15 +25,16 @@ def run(args, timeout):
   """
   cmd = [sys.executable] + [str(a) for a in args]
   try:
-    proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout,
+                          check=False)
     out, err, code = proc.stdout, proc.stderr, proc.returncode
   except subprocess.TimeoutExpired as e:
     out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or '')
     err = f'timed out after {timeout} s'
     code = None
-  results = [json.loads(line[len('RESULT '):]) for line in out.splitlines()
-             if line.startswith('RESULT ')]
+  results = [
+      json.loads(line[len('RESULT '):]) for line in out.splitlines() if line.startswith('RESULT ')
+  ]
   tail = ' '.join((err or '').strip().splitlines()[-3:])[-300:]
   if code not in (0,) and not tail:
     tail = f'exit code {code}'

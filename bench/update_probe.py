@@ -27,11 +27,21 @@ IMAGES = {'rgb': (64, 64, 3), 'depth': (64, 64, 1)}
 VECTORS = {'touch': (2,)}
 # Tiny sizes for --smoke (the same keys as tests/test_agent.py's TINY).
 TINY = {
-    'WorldModel.deter': 8, 'WorldModel.stoch': 4, 'WorldModel.fused': 8,
-    'WorldModel.hidden': 8, 'WorldModel.cnn_depth': 2, 'WorldModel.mlp_units': 8,
-    'WorldModel.embed': 8, 'WorldModel.expert_hidden': 8, 'WorldModel.reward_units': 8,
-    'Actor.units': 8, 'Actor.layers': 2, 'Value.units': 8, 'Value.layers': 2,
-    'ActorCritic.horizon': 3, 'ActorCritic.mpc_horizon': 3,
+    'WorldModel.deter': 8,
+    'WorldModel.stoch': 4,
+    'WorldModel.fused': 8,
+    'WorldModel.hidden': 8,
+    'WorldModel.cnn_depth': 2,
+    'WorldModel.mlp_units': 8,
+    'WorldModel.embed': 8,
+    'WorldModel.expert_hidden': 8,
+    'WorldModel.reward_units': 8,
+    'Actor.units': 8,
+    'Actor.layers': 2,
+    'Value.units': 8,
+    'Value.layers': 2,
+    'ActorCritic.horizon': 3,
+    'ActorCritic.mpc_horizon': 3,
 }
 
 
@@ -76,8 +86,7 @@ def configure(method, tiny=False, bindings=()):
   from mummi_tf import agent  # noqa: F401  (registers the configurables)
   gin.clear_config()
   extra = [f'{k} = {v}' for k, v in TINY.items()] if tiny else []
-  gin.parse_config_files_and_bindings([str(GIN_DIR / f'{method}.gin')],
-                                      extra + list(bindings))
+  gin.parse_config_files_and_bindings([str(GIN_DIR / f'{method}.gin')], extra + list(bindings))
 
 
 def build_agent(method, policy='float32', tiny=False, bindings=()):
@@ -108,8 +117,16 @@ def time_updates(method, policy, jit, batch, length, warmup, repeats, tiny=False
     call()
   times = [call() for _ in range(repeats)]
   params = sum(int(np.prod(v.shape)) for v in agent.trainable_variables)
-  return {'method': method, 'policy': policy_name, 'jit': bool(jit), 'batch': batch,
-          'length': length, 'first_s': first, 'times': times, 'params': params}
+  return {
+      'method': method,
+      'policy': policy_name,
+      'jit': bool(jit),
+      'batch': batch,
+      'length': length,
+      'first_s': first,
+      'times': times,
+      'params': params
+  }
 
 
 def main(argv=None):
@@ -127,7 +144,10 @@ def main(argv=None):
     result = time_updates(args.method, args.precision, args.jit, args.batch, args.length,
                           args.warmup, args.repeats, args.tiny)
   except Exception as e:  # noqa: BLE001 - reported to the harness as the figure's note
-    result = {'method': args.method, 'error': f'{type(e).__name__}: {" ".join(str(e).split())[:300]}'}
+    result = {
+        'method': args.method,
+        'error': f'{type(e).__name__}: {" ".join(str(e).split())[:300]}'
+    }
   print('RESULT ' + json.dumps(result), flush=True)
 
 

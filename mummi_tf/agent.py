@@ -38,8 +38,7 @@ BEST_OF = 100  # actor samples of the 'sample' evaluation policy (upstream Dream
 
 def action_size(action_spec):
   """The action dimension of a dm_env spec, or of ``{'shape': [A], ...}``."""
-  shape = action_spec['shape'] if isinstance(action_spec, dict) else (
-      action_spec.shape)
+  shape = action_spec['shape'] if isinstance(action_spec, dict) else (action_spec.shape)
   shape = tuple(int(s) for s in shape)
   if len(shape) != 1 or shape[0] < 1:
     raise ValueError(f'action_spec must have shape (A,) with A >= 1; got {shape}.')
@@ -49,9 +48,7 @@ def action_size(action_spec):
 @gin.configurable(denylist=['obs_spec', 'action_spec'])
 class Agent(tf.Module):
   """World model + ``behavior.ActorCritic``; ``tf.train.Checkpoint``-trackable."""
-
-  def __init__(self, obs_spec, action_spec, expl_noise=0.3, eval_policy='mode',
-               name='agent'):
+  def __init__(self, obs_spec, action_spec, expl_noise=0.3, eval_policy='mode', name='agent'):
     super().__init__(name=name)
     if expl_noise < 0:
       raise ValueError(f'Agent.expl_noise must be >= 0, got {expl_noise}.')
@@ -74,8 +71,8 @@ class Agent(tf.Module):
       dtype = tf.uint8 if len(shape) == 3 else tf.float32
       obs[m] = tf.zeros((1,) + tuple(shape), dtype)
       obs[f'{m}_flag'] = tf.ones([1], tf.float32)
-    post, _ = self.world_model.obs_step(self.world_model.initial_state(1),
-                                        tf.zeros([1, self.action_size]), obs)
+    post, _ = self.world_model.obs_step(
+        self.world_model.initial_state(1), tf.zeros([1, self.action_size]), obs)
     self.world_model.reward(self.world_model.feat(post))
     self.world_model.build()  # heads and Adam slots: no retrace, complete restores
     self.behavior.build(self.world_model.feat_size)
@@ -148,9 +145,10 @@ class Agent(tf.Module):
   def policy(self, obs, state=None, training=False):
     """The behaviour policy (a ``tf.function``); ``state=None`` starts afresh."""
     names = sorted(self.modalities)
-    obs = {k: v for k, v in obs.items()
-           if k == 'is_first' or k in self.modalities or (
-               k.endswith('_flag') and k[:-5] in self.modalities)}
+    obs = {
+        k: v for k, v in obs.items() if k == 'is_first' or k in self.modalities or
+        (k.endswith('_flag') and k[:-5] in self.modalities)
+    }
     for m in names:
       if f'{m}_flag' not in obs:
         obs[f'{m}_flag'] = np.ones(np.shape(obs[m])[:1], np.float32)

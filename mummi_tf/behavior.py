@@ -87,8 +87,8 @@ def imagine(start, policy, img_step, feat_fn, horizon):
   return tf.stack(feats, 0), tf.stack(actions, 0)
 
 
-def latent_mpc(start, first_action, policy, img_step, feat_fn, reward_fn,
-               value_fn, horizon, discount, lambda_, lr):
+def latent_mpc(start, first_action, policy, img_step, feat_fn, reward_fn, value_fn, horizon,
+               discount, lambda_, lr):
   """Latent-guided MPC (CVRL, paper ref. [9]): one gradient-ascent step.
 
   Imagines ``horizon`` steps from ``start``: first ``first_action``, then the
@@ -123,8 +123,7 @@ def latent_mpc(start, first_action, policy, img_step, feat_fn, reward_fn,
     reward = reward_fn(feat)
     value = value_fn(feat)
     if horizon > 1:
-      returns = lambda_return(reward[:-1], value[:-1], discount, value[-1],
-                              lambda_)
+      returns = lambda_return(reward[:-1], value[:-1], discount, value[-1], lambda_)
       objective = tf.reduce_sum(returns[0])
     else:
       objective = tf.reduce_sum(reward[0] + discount * value[0])
@@ -147,17 +146,16 @@ class Actor(tf.Module):
   with the mean up to the bounds, where tanh_normal's reparameterised gradient
   vanishes (d tanh / dx < 0.02 once |x| > 3).
   """
-
-  def __init__(self, action_size, layers=4, units=400, act='elu', dist='tanh_normal',
-               init_std=5.0, mean_scale=5.0, min_std=1e-4, name='actor'):
+  def __init__(self, action_size, layers=4, units=400, act='elu', dist='tanh_normal', init_std=5.0,
+               mean_scale=5.0, min_std=1e-4, name='actor'):
     super().__init__(name=name)
     if dist not in DISTS:
       raise ValueError(f'Actor.dist must be one of {", ".join(DISTS)}; got {dist!r}.')
     self._size = int(action_size)
     self._dist = dist
     self._net = networks.MLP(units, layers, out=2 * self._size, act=act)
-    self._raw_init_std = (float(np.log(np.expm1(init_std))) if dist == 'tanh_normal'
-                          else float(init_std))
+    self._raw_init_std = (
+        float(np.log(np.expm1(init_std))) if dist == 'tanh_normal' else float(init_std))
     self._mean_scale = float(mean_scale)
     self._min_std = float(min_std)
 
@@ -218,7 +216,6 @@ class Actor(tf.Module):
 @gin.configurable
 class Value(tf.Module):
   """State value v(z): MLP (Dreamer v1: 3x400 ELU) to a scalar."""
-
   def __init__(self, layers=3, units=400, act='elu', name='value'):
     super().__init__(name=name)
     self._net = networks.MLP(units, layers, out=1, act=act)
@@ -235,11 +232,9 @@ class ActorCritic(tf.Module):
   The world model must provide ``img_step(state, action)``, ``feat(state)`` and
   ``reward(feat) -> tfd.Distribution`` (see docs/ARCHITECTURE.md).
   """
-
-  def __init__(self, action_size, horizon=15, discount=0.99, lambda_=0.95,
-               actor_lr=8e-5, value_lr=8e-5, clip=30.0, eps=1e-7, entropy=0.0,
-               slow_target_every=100, starts=0, mpc=True, mpc_lr=0.003, mpc_horizon=15,
-               name='actor_critic'):
+  def __init__(self, action_size, horizon=15, discount=0.99, lambda_=0.95, actor_lr=8e-5,
+               value_lr=8e-5, clip=30.0, eps=1e-7, entropy=0.0, slow_target_every=100, starts=0,
+               mpc=True, mpc_lr=0.003, mpc_horizon=15, name='actor_critic'):
     super().__init__(name=name)
     for label, v in (('horizon', horizon), ('mpc_horizon', mpc_horizon)):
       if int(v) < 2:
@@ -295,8 +290,9 @@ class ActorCritic(tf.Module):
   def start_states(self, post):
     """(B, T, ...) posteriors -> (N, ...) imagination starts, gradient stopped: all B x T,
     or ``starts`` of them drawn without replacement."""
-    flat = {k: tf.stop_gradient(tf.reshape(v, [-1] + v.shape[2:].as_list()))
-            for k, v in post.items()}
+    flat = {
+        k: tf.stop_gradient(tf.reshape(v, [-1] + v.shape[2:].as_list())) for k, v in post.items()
+    }
     total = tf.shape(flat['deter'])[0]
     if not self.starts:
       return flat
@@ -317,32 +313,29 @@ class ActorCritic(tf.Module):
     """
     start = self.start_states(post)
     with tf.GradientTape() as actor_tape:
-      feat, _ = imagine(start, self.actor.sample, world_model.img_step,
-                        world_model.feat, self.horizon)
+      feat, _ = imagine(start, self.actor.sample, world_model.img_step, world_model.feat,
+                        self.horizon)
       reward = self.reward_mode(world_model, feat)
       value = (self.target_value or self.value)(feat)
       pcont = self.discount * tf.ones_like(reward)
-      returns = lambda_return(reward[:-1], value[:-1], pcont[:-1], value[-1],
-                              self.lambda_)
-      weight = tf.stop_gradient(tf.math.cumprod(
-          tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0))
+      returns = lambda_return(reward[:-1], value[:-1], pcont[:-1], value[-1], self.lambda_)
+      weight = tf.stop_gradient(
+          tf.math.cumprod(tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0))
       actor_loss = -tf.reduce_mean(weight * returns)
       if self.entropy:  # of pi at the states that chose actions 0..H-2 (DreamerV2)
         chose = tf.stop_gradient(tf.concat([world_model.feat(start)[None], feat[:-2]], 0))
         entropy = self.actor.entropy(chose)
         actor_loss -= self.entropy * tf.reduce_mean(weight * entropy)
-    metrics = self.actor_opt.minimize(
-        actor_tape, actor_loss, self.actor.trainable_variables)
+    metrics = self.actor_opt.minimize(actor_tape, actor_loss, self.actor.trainable_variables)
     target = tf.stop_gradient(returns)
     with tf.GradientTape() as value_tape:
       pred = self.value(tf.stop_gradient(feat[:-1]))
       value_loss = tf.reduce_mean(weight * 0.5 * tf.square(pred - target))
-    metrics.update(self.value_opt.minimize(
-        value_tape, value_loss, self.value.trainable_variables))
+    metrics.update(self.value_opt.minimize(value_tape, value_loss, self.value.trainable_variables))
     self.updates.assign_add(1)
     if self.target_value is not None:
-      tf.cond(self.updates % self.slow_target_every == 0,
-              lambda: tf.group(self._copy_target()), tf.no_op)
+      tf.cond(self.updates % self.slow_target_every == 0, lambda: tf.group(self._copy_target()),
+              tf.no_op)
     if self.entropy:
       metrics['actor_entropy'] = tf.reduce_mean(entropy)
     metrics['imag_reward'] = tf.reduce_mean(reward)
@@ -368,19 +361,19 @@ class ActorCritic(tf.Module):
     mpc = self.mpc if mpc is None else mpc
     feat = world_model.feat(post)
     policy = self.actor.sample if sample else self.actor.mode
-    action = (self.actor.best_of(feat, best_of) if sample and best_of
-              else policy(feat))
+    action = (self.actor.best_of(feat, best_of) if sample and best_of else policy(feat))
     if not mpc:
       return action
     if sample:
       img_step = world_model.img_step
     else:
+
       def img_step(state, act):
         prior = dict(world_model.img_step(state, act))
         prior['stoch'] = prior['mean']
         return prior
-    action = latent_mpc(
-        post, action, policy, img_step, world_model.feat,
-        lambda f: self.reward_mode(world_model, f), self.value,
-        self.mpc_horizon, self.discount, self.lambda_, self.mpc_lr)
+
+    action = latent_mpc(post, action, policy, img_step, world_model.feat,
+                        lambda f: self.reward_mode(world_model, f), self.value, self.mpc_horizon,
+                        self.discount, self.lambda_, self.mpc_lr)
     return tf.clip_by_value(action, -1.0, 1.0)

@@ -66,9 +66,10 @@ def restore_newest(checkpoint, directory, strict=False):
       continue
     for bad, why in failures:
       logging.warning('Checkpoint %s does not restore (%s); using %s instead.',
-                      pathlib.Path(bad).name, why, pathlib.Path(prefix).name)
+                      pathlib.Path(bad).name, why,
+                      pathlib.Path(prefix).name)
     return prefix
   if failures:
-    raise CheckpointError(f'no checkpoint in {directory} restores: ' + '; '.join(
-        f'{pathlib.Path(p).name}: {why}' for p, why in failures))
+    raise CheckpointError(f'no checkpoint in {directory} restores: ' +
+                          '; '.join(f'{pathlib.Path(p).name}: {why}' for p, why in failures))
   return None

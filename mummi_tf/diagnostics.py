@@ -47,8 +47,7 @@ def behaviour(agent, batch):
     feat, _ = behavior.imagine(start, ac.actor.sample, wm.img_step, wm.feat, ac.horizon)
     reward = ac.reward_mode(wm, feat)
     value = ac.value(feat)
-    returns = behavior.lambda_return(reward[:-1], value[:-1], ac.discount, value[-1],
-                                     ac.lambda_)
+    returns = behavior.lambda_return(reward[:-1], value[:-1], ac.discount, value[-1], ac.lambda_)
     actor_loss = -tf.reduce_mean(returns)
   grads = tape.gradient(actor_loss, ac.actor.trainable_variables)
   f_mean, f_std = tf.nn.moments(post_feat, 0)
@@ -99,8 +98,11 @@ def openloop(agent, batch, context=5):
   reward = tf.cast(data['reward'][:, context:], tf.float32)
   post_feat = wm.feat({k: v[:, context:] for k, v in post.items()})
   mse = lambda f: tf.reduce_mean(tf.square(wm.reward(f).mode() - reward))
-  return {'reward_mse_post': mse(post_feat), 'reward_mse_openloop': mse(feat),
-          'reward_var': tf.math.reduce_variance(reward)}
+  return {
+      'reward_mse_post': mse(post_feat),
+      'reward_mse_openloop': mse(feat),
+      'reward_var': tf.math.reduce_variance(reward)
+  }
 
 
 def openloop_videos(agent, batch, context=5):

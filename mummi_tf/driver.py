@@ -6,6 +6,7 @@ once. Episodes follow the contract in ``docs/ARCHITECTURE.md``: ``action[t]`` le
 observation ``t``; the reset step carries a zero action and zero reward.
 """
 
+import functools
 import logging
 
 import numpy as np
@@ -60,8 +61,7 @@ def _step_all(envs, actions, meanwhile):
   """Steps every env; ``meanwhile()`` runs while worker processes step and render."""
   todo = dict(zip(map(id, envs), actions))
   if all(hasattr(e, 'step_async') for e in envs):
-    return _call_all(envs, lambda e: e.step_async(todo[id(e)]), lambda e: e.step_wait(),
-                     meanwhile)
+    return _call_all(envs, lambda e: e.step_async(todo[id(e)]), lambda e: e.step_wait(), meanwhile)
   return _call_all(envs, lambda e: None, lambda e: e.step(todo[id(e)]), meanwhile)
 
 
@@ -76,7 +76,6 @@ class Driver:
   unfinished episode dropped, a warning logged) up to ``max_restarts`` times in a row per
   env; returned step counts include only steps of episodes that are kept or still running.
   """
-
   def __init__(self, envs, callbacks=(), max_restarts=3):
     self.envs = list(envs)
     self.callbacks = list(callbacks)
@@ -102,8 +101,8 @@ class Driver:
       obs['is_first'] = np.array([len(ep) == 1 for ep in self._episodes])
       actions, self._state = policy(obs, self._state)
       actions = np.asarray(actions, np.float32)
-      results = _step_all(
-          self.envs, actions, (lambda: meanwhile(step)) if meanwhile else (lambda: None))
+      results = _step_all(self.envs, actions,
+                          functools.partial(meanwhile, step) if meanwhile else (lambda: None))
       step += len(self.envs)
       for i, (timestep, action) in enumerate(zip(results, actions)):
         if isinstance(timestep, WorkerDied):  # Its unfinished episode is not counted.
@@ -139,7 +138,8 @@ class Driver:
       logging.warning(
           'Environment worker %d died (%s); replaced it (restart %d of at most %d in a row) '
           'and dropped its unfinished episode of %d steps.', i, timestep, self._failures[i],
-          self.max_restarts, max(0, len(self._episodes[i] or [None]) - 1))
+          self.max_restarts, max(0,
+                                 len(self._episodes[i] or [None]) - 1))
       env.restart()
       timestep = self._reset(i)
     self._timesteps[i] = timestep

@@ -35,7 +35,7 @@ def conditions(levels=('none', 'medium', 'high'), remove=(), env_options=None):
 
 def video_frames(episode):
   """The agent's view of its first image modality (missing frames show black)."""
-  for key, value in episode.items():
+  for value in episode.values():
     if value.dtype == np.uint8 and value.ndim == 4:
       frames = value if value.shape[-1] == 3 else np.repeat(value[..., :1], 3, -1)
       return frames
@@ -69,13 +69,14 @@ def recover(logdir, evaluated_at):
 
 class Evaluator:
   """Owns one environment per condition and runs evaluation episodes with a policy."""
-
   def __init__(self, task, seed, logdir=None, action_repeat=1):
     self.conditions = conditions()
     self.logdir = logdir
     self.action_repeat = action_repeat
-    self.envs = {name: envs_lib.make(task, seed=seed + 10_000 + i, **opts)
-                 for i, (name, opts) in enumerate(self.conditions.items())}
+    self.envs = {
+        name: envs_lib.make(task, seed=seed + 10_000 + i, **opts)
+        for i, (name, opts) in enumerate(self.conditions.items())
+    }
 
   def __call__(self, policy, episodes, logger=None, step=0):
     """Runs ``episodes`` episodes per condition; returns ``{name: [returns]}``.
@@ -91,8 +92,9 @@ class Evaluator:
     if logger is not None:
       for name, finished in collected.items():
         self._log(logger, name, finished, step)
-    return {name: [float(ep['reward'].sum()) for ep in finished]
-            for name, finished in collected.items()}
+    return {
+        name: [float(ep['reward'].sum()) for ep in finished] for name, finished in collected.items()
+    }
 
   def commit(self, step):
     """Moves the staged episodes of the evaluation at ``step`` into place; call it once

@@ -88,8 +88,7 @@ def _checked(label, bad_rows, present, what):
   """An assert that no present row (B,) is bad; rows are cut to a common length so that
   a batch-size mismatch reaches its own, clearer assert."""
   n = tf.minimum(tf.shape(bad_rows)[0], tf.shape(present)[0])
-  return tf.debugging.Assert(~tf.reduce_any(bad_rows[:n] & present[:n]),
-                             [f'step: {label} {what}'])
+  return tf.debugging.Assert(~tf.reduce_any(bad_rows[:n] & present[:n]), [f'step: {label} {what}'])
 
 
 def _unknown_batch(x):
@@ -106,26 +105,31 @@ def _input_checks(agent, observations, flags, state, is_first):
   ``is_first``, image values that are not uint8 pixels. Each names its input."""
   batch = tf.shape(is_first)[0]
   checks = []
-  for label, t in ([(f'observations {m}', observations[m]) for m in agent.modalities]
-                   + [(f'flags {m}', flags[m]) for m in agent.modalities]
-                   + [(f'state {k}', v) for k, v in state.items()]):
-    checks.append(tf.debugging.assert_equal(
-        tf.shape(t)[0], batch, message=f'step: {label} must have the batch size of is_first'))
+  for label, t in ([(f'observations {m}', observations[m]) for m in agent.modalities] +
+                   [(f'flags {m}', flags[m]) for m in agent.modalities] +
+                   [(f'state {k}', v) for k, v in state.items()]):
+    checks.append(
+        tf.debugging.assert_equal(
+            tf.shape(t)[0], batch, message=f'step: {label} must have the batch size of is_first'))
   for m, (kind, _) in agent.modalities.items():
     flag, x = flags[m], observations[m]
     every = tf.ones_like(flag, tf.bool)
-    checks.append(_checked(f'flags {m}', ~((flag == 0.0) | (flag == 1.0)), every,
-                           'must be 0 (missing) or 1 (present)'))
+    checks.append(
+        _checked(f'flags {m}', ~((flag == 0.0) | (flag == 1.0)), every,
+                 'must be 0 (missing) or 1 (present)'))
     if kind == 'image' and x.dtype != tf.uint8:
       pixel = (x >= 0) & (x <= 255) & (tf.round(x) == x)
-      checks.append(_checked(f'observations {m}', _any_per_row(~pixel), flag > 0,
-                             'must hold uint8 pixel values (integers in [0, 255])'))
+      checks.append(
+          _checked(f'observations {m}', _any_per_row(~pixel), flag > 0,
+                   'must hold uint8 pixel values (integers in [0, 255])'))
     elif kind != 'image':
-      checks.append(_checked(f'observations {m}', _any_per_row(~tf.math.is_finite(x)),
-                             flag > 0, 'must be finite where its flag is 1'))
+      checks.append(
+          _checked(f'observations {m}', _any_per_row(~tf.math.is_finite(x)), flag > 0,
+                   'must be finite where its flag is 1'))
   for k, v in state.items():
-    checks.append(_checked(f'state {k}', _any_per_row(~tf.math.is_finite(v)), ~is_first,
-                           'must be finite (start from initial_state or set is_first)'))
+    checks.append(
+        _checked(f'state {k}', _any_per_row(~tf.math.is_finite(v)), ~is_first,
+                 'must be finite (start from initial_state or set is_first)'))
   return checks
 
 
@@ -135,19 +139,20 @@ class PolicyModule(tf.Module):
   ``step`` is saved for images as uint8 and as float32 holding uint8 values (what numpy
   pipelines often produce); a float array is checked, never silently cast.
   """
-
   def __init__(self, agent, sample=False, mpc=None):
     super().__init__(name='mummi_policy')
     names = sorted(agent.modalities)
-    flag_sig = {m: tf.TensorSpec([None], tf.float32, name=f'{m}_flag')
-                for m in names}
-    state_sig = {k: tf.TensorSpec([None, v.shape[-1]], tf.float32, name=k)
-                 for k, v in agent.initial_state(1).items()}
+    flag_sig = {m: tf.TensorSpec([None], tf.float32, name=f'{m}_flag') for m in names}
+    state_sig = {
+        k: tf.TensorSpec([None, v.shape[-1]], tf.float32, name=k)
+        for k, v in agent.initial_state(1).items()
+    }
 
     def obs_sig(image_dtype):
-      return {m: tf.TensorSpec((None,) + tuple(shape),
-                               image_dtype if kind == 'image' else tf.float32, name=m)
-              for m, (kind, shape) in agent.modalities.items()}
+      return {
+          m: tf.TensorSpec((None,) + tuple(shape), image_dtype if kind == 'image' else tf.float32,
+                           name=m) for m, (kind, shape) in agent.modalities.items()
+      }
 
     def initial_state(batch_size):
       return agent.initial_state(batch_size)
@@ -157,23 +162,24 @@ class PolicyModule(tf.Module):
       # left unknown keeps a mismatch for the assert below (not a shape-inference error).
       observations, flags, state, is_first = tf.nest.map_structure(
           _unknown_batch, (observations, flags, state, is_first))
-      with tf.control_dependencies(
-          _input_checks(agent, observations, flags, state, is_first)):
-        obs = {m: tf.cast(observations[m], tf.uint8)
-               if agent.modalities[m][0] == 'image' else tf.identity(observations[m])
-               for m in names}
+      with tf.control_dependencies(_input_checks(agent, observations, flags, state, is_first)):
+        obs = {
+            m: tf.cast(observations[m], tf.uint8)
+               if agent.modalities[m][0] == 'image' else tf.identity(observations[m]) for m in names
+        }
       obs.update({f'{m}_flag': flags[m] for m in names})
       obs['is_first'] = is_first
       return agent.step(obs, state, sample=sample, mpc=mpc)
 
     self.initial_state = tf.function(
-        initial_state, input_signature=[tf.TensorSpec([], tf.int32,
-                                                      name='batch_size')])
+        initial_state, input_signature=[tf.TensorSpec([], tf.int32, name='batch_size')])
     self.step = tf.function(step)
     images = any(kind == 'image' for kind, _ in agent.modalities.values())
-    concrete = [self.step.get_concrete_function(
-        obs_sig(dtype), flag_sig, state_sig, tf.TensorSpec([None], tf.bool, name='is_first'))
-                for dtype in ((tf.uint8, tf.float32) if images else (tf.uint8,))]
+    concrete = [
+        self.step.get_concrete_function(
+            obs_sig(dtype), flag_sig, state_sig, tf.TensorSpec([None], tf.bool, name='is_first'))
+        for dtype in ((tf.uint8, tf.float32) if images else (tf.uint8,))
+    ]
     used = {}
     for fn in [self.initial_state.get_concrete_function()] + concrete:
       for var in fn.variables:
@@ -210,8 +216,8 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False):
       raise ExportError(f'{logdir}: config.gin / run.json do not build an '
                         f'agent: {e}') from e
     try:
-      ckpt = checkpoints.restore_newest(tf.train.Checkpoint(agent=agent),
-                                        logdir / 'checkpoints', strict=True)
+      ckpt = checkpoints.restore_newest(
+          tf.train.Checkpoint(agent=agent), logdir / 'checkpoints', strict=True)
     except checkpoints.CheckpointError as e:
       raise ExportError(f'{e} (or it does not match the agent of config.gin and '
                         'run.json)') from e
@@ -226,12 +232,17 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False):
   metadata = {
       'task': run['task'],
       'method': run.get('method'),
-      'modalities': {m: {'shape': list(shape),
-                         'dtype': 'uint8' if kind == 'image' else 'float32',
-                         'kind': kind}
-                     for m, (kind, shape) in sorted(agent.modalities.items())},
+      'modalities': {
+          m: {
+              'shape': list(shape),
+              'dtype': 'uint8' if kind == 'image' else 'float32',
+              'kind': kind
+          } for m, (kind, shape) in sorted(agent.modalities.items())
+      },
       'action_spec': run['action_spec'],
-      'state': {k: int(v.shape[-1]) for k, v in agent.initial_state(1).items()},
+      'state': {
+          k: int(v.shape[-1]) for k, v in agent.initial_state(1).items()
+      },
       'gin_config': gin_text,
       'checkpoint': pathlib.Path(ckpt).name,
       'checkpoint_step': step,
@@ -251,16 +262,14 @@ def main(argv=None):
   parser = argparse.ArgumentParser(
       description='Export the trained MuMMI policy of a logdir as a SavedModel.')
   parser.add_argument('--logdir', required=True, help='training logdir')
-  parser.add_argument('--out', default=None,
-                      help='output folder (default: LOGDIR/savedmodel)')
+  parser.add_argument('--out', default=None, help='output folder (default: LOGDIR/savedmodel)')
   group = parser.add_mutually_exclusive_group()
   group.add_argument('--mpc', dest='mpc', action='store_true', default=None,
                      help='latent-guided MPC on (default: as trained)')
   group.add_argument('--no_mpc', '--no-mpc', dest='mpc', action='store_false')
   parser.add_argument('--stochastic', action='store_true',
                       help='sample latent and action (default: deterministic)')
-  parser.add_argument('--force', action='store_true',
-                      help='overwrite an existing --out')
+  parser.add_argument('--force', action='store_true', help='overwrite an existing --out')
   args = parser.parse_args(argv)
   try:
     meta = export(args.logdir, args.out, args.mpc, args.stochastic, args.force)

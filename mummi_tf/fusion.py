@@ -66,5 +66,4 @@ def precision_shares(stds, flags):
   stds, flags = _stack(stds), _stack(flags)
   precision = flags[..., None] / tf.square(stds)
   total = tf.reduce_sum(precision, 0) + 1.0
-  return (tf.reduce_mean(precision / total, -1),
-          tf.reduce_mean(1.0 / total, -1))
+  return (tf.reduce_mean(precision / total, -1), tf.reduce_mean(1.0 / total, -1))

@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.image import metadata as image_metadata
 
-
 SIM_PREFIXES = ('train/', 'test/')  # episode quantities, and the episode count
 
 
@@ -31,7 +30,6 @@ def tensorboard_tag(name):
 
 
 class Logger:
-
   def __init__(self, logdir):
     self.logdir = pathlib.Path(logdir)
     self.logdir.mkdir(parents=True, exist_ok=True)
@@ -79,11 +77,10 @@ class Logger:
     gif = iio.imwrite('<bytes>', frames, extension='.gif', duration=1000 / fps, loop=0)
     height, width = frames.shape[1:3]
     tag = tensorboard_tag(name)
-    meta = image_metadata.create_summary_metadata(
-        display_name=tag, description='', converted_to_tensor=True)
+    meta = image_metadata.create_summary_metadata(display_name=tag, description='',
+                                                  converted_to_tensor=True)
     with self._writer.as_default():
-      tf.summary.write(tag, tf.constant([str(width), str(height), gif]), step=step,
-                       metadata=meta)
+      tf.summary.write(tag, tf.constant([str(width), str(height), gif]), step=step, metadata=meta)
     self._writer.flush()
     return path
 
@@ -106,7 +103,6 @@ def last_step_with(logdir, prefix):
 
 class Rate:
   """Events per second since the last call (e.g. env steps per second for ``fps``)."""
-
   def __init__(self):
     self._time = None
     self._count = None

@@ -37,7 +37,6 @@ class ContrastiveHeads(tf.Module):
            x' = MLP(400, 200) of the concatenated (zero-filled) embedding; masked
            where no modality is present when ``cvrl_mask`` (the prior code had no mask).
   """
-
   def __init__(self, method, modalities, fused, weights, cvrl_mask=True):
     super().__init__(name=f'{method}_heads')
     self._method = method
@@ -76,7 +75,6 @@ class DecoderHeads(tf.Module):
   Images: Dreamer's transposed-conv decoder (64x64); vectors: MLP 3x units ELU.
   Each term is the mean log-likelihood over the steps where the modality is present.
   """
-
   def __init__(self, modalities, cnn_depth=32, mlp_units=128, target=None):
     """``target(modality, x)``: the space vectors are reconstructed in (the encoders'
     input, e.g. symlog); identity by default."""

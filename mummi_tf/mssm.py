@@ -28,8 +28,7 @@ from mummi_tf import networks
 FUSIONS = ('poe', 'reference', 'concat')
 SF_INPUTS = ('mean', 'sample')
 
-Encoding = collections.namedtuple(
-    'Encoding', 'sf embeds flags means stds fused_mean fused_std')
+Encoding = collections.namedtuple('Encoding', 'sf embeds flags means stds fused_mean fused_std')
 
 
 def _spec_shape_dtype(spec):
@@ -58,9 +57,8 @@ def read_modalities(obs_spec):
     elif len(shape) == 1 and dtype == np.float32:
       out[name] = ('vector', shape)
     else:
-      raise ValueError(
-          f'observation {name!r}: {shape} {dtype} is not a modality; valid are '
-          'rank-3 uint8 images (H, W, C) and rank-1 float32 vectors (D,).')
+      raise ValueError(f'observation {name!r}: {shape} {dtype} is not a modality; valid are '
+                       'rank-3 uint8 images (H, W, C) and rank-1 float32 vectors (D,).')
   if not out:
     raise ValueError('obs_spec has no modality (a key other than state/*_flag).')
   return out
@@ -68,17 +66,14 @@ def read_modalities(obs_spec):
 
 class MSSM(tf.Module):
   """Encoders, experts/fusion and the recurrent latent dynamics of the MSSM."""
-
-  def __init__(self, modalities, action_size, fusion='poe', sf_input='mean',
-               deter=200, stoch=30, fused=1024, hidden=200, cnn_depth=32,
-               mlp_units=128, embed=1024, expert_hidden=1024, min_std=0.1,
-               symlog_vectors=False, name='mssm'):
+  def __init__(self, modalities, action_size, fusion='poe', sf_input='mean', deter=200, stoch=30,
+               fused=1024, hidden=200, cnn_depth=32, mlp_units=128, embed=1024, expert_hidden=1024,
+               min_std=0.1, symlog_vectors=False, name='mssm'):
     super().__init__(name=name)
     if fusion not in FUSIONS:
       raise ValueError(f'fusion must be one of {", ".join(FUSIONS)}; got {fusion!r}.')
     if sf_input not in SF_INPUTS:
-      raise ValueError(
-          f'sf_input must be one of {", ".join(SF_INPUTS)}; got {sf_input!r}.')
+      raise ValueError(f'sf_input must be one of {", ".join(SF_INPUTS)}; got {sf_input!r}.')
     self.modalities = dict(modalities)
     self.names = sorted(self.modalities)
     self.fusion = fusion
@@ -87,12 +82,11 @@ class MSSM(tf.Module):
     self.action_size = action_size
     self.deter_size, self.stoch_size = deter, stoch
     self.encoders = {
-        m: (networks.ConvEncoder(cnn_depth) if kind == 'image'
-            else networks.MLPEncoder(mlp_units, embed))
-        for m, (kind, _) in self.modalities.items()}
+        m: (networks.ConvEncoder(cnn_depth) if kind == 'image' else networks.MLPEncoder(
+            mlp_units, embed)) for m, (kind, _) in self.modalities.items()
+    }
     if fusion != 'concat':  # q(s^f | x^m): Dense(expert_hidden, ReLU) -> Gaussian.
-      self.experts = {
-          m: networks.Expert(expert_hidden, fused, min_std) for m in self.names}
+      self.experts = {m: networks.Expert(expert_hidden, fused, min_std) for m in self.names}
     self._img_in = keras.layers.Dense(hidden, 'elu')
     # h in float32 under a mixed policy: it integrates every step of a sequence and of
     # imagination, and bfloat16's 8-bit mantissa would round its updates away.
@@ -131,21 +125,19 @@ class MSSM(tf.Module):
     flags = self.flags(obs)
     embeds = {m: self.encoders[m](self.encoder_input(m, obs[m])) for m in self.names}
     if self.fusion == 'concat':
-      sf = tf.concat([tf.cast(embeds[m], tf.float32) * flags[m][..., None]
-                      for m in self.names], -1)
+      sf = tf.concat([tf.cast(embeds[m], tf.float32) * flags[m][..., None] for m in self.names], -1)
       return Encoding(sf, embeds, flags, None, None, None, None)
     stats = {m: self.experts[m](embeds[m]) for m in self.names}
     means = [stats[m][0] for m in self.names]
     stds = [stats[m][1] for m in self.names]
     used = [flags[m] * (drop[m] if drop else 1.0) for m in self.names]
-    fuse = (fusion_lib.product_of_experts if self.fusion == 'poe'
-            else fusion_lib.reference_fusion)
+    fuse = (fusion_lib.product_of_experts if self.fusion == 'poe' else fusion_lib.reference_fusion)
     mean, std = fuse(means, stds, used)
     sf = mean
     if self.sf_input == 'sample':
       sf = mean + std * tf.random.normal(tf.shape(mean))
-    return Encoding(sf, embeds, flags, dict(zip(self.names, means)),
-                    dict(zip(self.names, stds)), mean, std)
+    return Encoding(sf, embeds, flags, dict(zip(self.names, means)), dict(zip(self.names, stds)),
+                    mean, std)
 
   def encoder_input(self, modality, x):
     """What modality's encoder sees: images as stored, vectors as given or symlog(x)."""
@@ -155,8 +147,12 @@ class MSSM(tf.Module):
 
   def initial_state(self, batch_size):
     zeros = lambda n: tf.zeros([batch_size, n], tf.float32)
-    return {'mean': zeros(self.stoch_size), 'std': zeros(self.stoch_size),
-            'stoch': zeros(self.stoch_size), 'deter': zeros(self.deter_size)}
+    return {
+        'mean': zeros(self.stoch_size),
+        'std': zeros(self.stoch_size),
+        'stoch': zeros(self.stoch_size),
+        'deter': zeros(self.deter_size)
+    }
 
   @staticmethod
   def _sample(mean, std):
@@ -168,15 +164,13 @@ class MSSM(tf.Module):
     x = self._img_in(x)
     deter, _ = self._cell(tf.cast(x, tf.float32), [prev_state['deter']])
     mean, std = self._prior_head(self._img_out(deter))
-    return {'mean': mean, 'std': std, 'stoch': self._sample(mean, std),
-            'deter': deter}
+    return {'mean': mean, 'std': std, 'stoch': self._sample(mean, std), 'deter': deter}
 
   def post_step(self, prior, sf):
     """Posterior q(s^c_t | s^f_t, h_t) (eq. 11) from the prior's h_t and s^f_t."""
     x = self._obs_out(tf.concat([prior['deter'], sf], -1))
     mean, std = self._post_head(x)
-    return {'mean': mean, 'std': std, 'stoch': self._sample(mean, std),
-            'deter': prior['deter']}
+    return {'mean': mean, 'std': std, 'stoch': self._sample(mean, std), 'deter': prior['deter']}
 
   def obs_step(self, prev_state, prev_action, obs):
     prior = self.img_step(prev_state, prev_action)
@@ -208,5 +202,4 @@ class MSSM(tf.Module):
       return self.post_step(prior, feat), prior
 
     post, prior = tf.scan(step, (action, sf, is_first), (state, state))
-    return ({k: swap(v) for k, v in post.items()},
-            {k: swap(v) for k, v in prior.items()})
+    return ({k: swap(v) for k, v in post.items()}, {k: swap(v) for k, v in prior.items()})

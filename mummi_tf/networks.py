@@ -32,11 +32,9 @@ def _split(x, lead, keep):
 
 class ConvEncoder(keras.layers.Layer):
   """4 conv, kernel 4, stride 2, channels depth*(1,2,4,8), ReLU; input x/255-0.5."""
-
   def __init__(self, depth=32, **kw):
     super().__init__(**kw)
-    self._convs = [keras.layers.Conv2D(depth * k, 4, 2, activation='relu')
-                   for k in (1, 2, 4, 8)]
+    self._convs = [keras.layers.Conv2D(depth * k, 4, 2, activation='relu') for k in (1, 2, 4, 8)]
 
   def call(self, image):
     x, lead = _merge(image, 3)
@@ -54,7 +52,6 @@ def symlog(x):
 
 class MLPEncoder(keras.layers.Layer):
   """3x Dense(units, ReLU) + Dense(out, ReLU) (prior code's tactile encoder)."""
-
   def __init__(self, units=128, out=1024, **kw):
     super().__init__(**kw)
     self._layers = [keras.layers.Dense(units, 'relu') for _ in range(3)]
@@ -69,7 +66,6 @@ class MLPEncoder(keras.layers.Layer):
 
 class ConvDecoder(keras.layers.Layer):
   """Dreamer's image decoder: Dense(32*depth) -> 4 transposed convs -> 64x64 mean."""
-
   def __init__(self, channels, depth=32, **kw):
     super().__init__(**kw)
     self._depth = depth
@@ -78,7 +74,8 @@ class ConvDecoder(keras.layers.Layer):
         keras.layers.Conv2DTranspose(4 * depth, 5, 2, activation='relu'),
         keras.layers.Conv2DTranspose(2 * depth, 5, 2, activation='relu'),
         keras.layers.Conv2DTranspose(depth, 6, 2, activation='relu'),
-        keras.layers.Conv2DTranspose(channels, 6, 2)]
+        keras.layers.Conv2DTranspose(channels, 6, 2)
+    ]
 
   def call(self, feat):
     x, lead = _merge(feat, 1)
@@ -96,7 +93,6 @@ class MLP(keras.layers.Layer):
   (reward, value, actor) read small differences (a reward of 0.3 beside a value of
   300; bfloat16 keeps 8 bits) that a low-precision output would round away.
   """
-
   def __init__(self, units, layers, out=None, act='elu', **kw):
     super().__init__(**kw)
     self._layers = [keras.layers.Dense(units, act) for _ in range(layers)]
@@ -111,7 +107,6 @@ class MLP(keras.layers.Layer):
 
 class GaussianHead(keras.layers.Layer):
   """Dense(2*size) -> mean, std = softplus(.) + min_std (float32)."""
-
   def __init__(self, size, min_std=0.1, **kw):
     super().__init__(**kw)
     self._dense = keras.layers.Dense(2 * size, dtype='float32')
@@ -124,7 +119,6 @@ class GaussianHead(keras.layers.Layer):
 
 class Expert(keras.layers.Layer):
   """q(s^f | x^m): Dense(hidden, ReLU) -> GaussianHead (prior code's expert)."""
-
   def __init__(self, hidden, size, min_std=0.1, **kw):
     super().__init__(**kw)
     self._hidden = keras.layers.Dense(hidden, 'relu')

@@ -41,8 +41,7 @@ def infonce(queries, keys, mask=None, score='neg_sq_dist'):
   q, k = _flatten(queries), _flatten(keys)
   logits = tf.matmul(q, k, transpose_b=True)
   if score == 'neg_sq_dist':
-    logits = (2.0 * logits - tf.reduce_sum(q * q, -1)[:, None]
-              - tf.reduce_sum(k * k, -1)[None, :])
+    logits = (2.0 * logits - tf.reduce_sum(q * q, -1)[:, None] - tf.reduce_sum(k * k, -1)[None, :])
   n = tf.shape(q)[0]
   if mask is None:
     mask = tf.ones([n], tf.float32)
@@ -50,8 +49,7 @@ def infonce(queries, keys, mask=None, score='neg_sq_dist'):
   logits = tf.where(mask[None, :] > 0, logits, -1e9 * tf.ones_like(logits))
   labels = tf.range(n)
   ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-  correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels),
-                    tf.float32)
+  correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
   count = tf.maximum(tf.reduce_sum(mask), 1.0)
   return tf.reduce_sum(mask * ce) / count, tf.reduce_sum(mask * correct) / count
 
@@ -73,9 +71,10 @@ def kl_loss(post, prior, free_nats=3.0, train_prior=True):
   following it.
   """
   def kl(q, p):
-    return tf.reduce_mean(tfd.kl_divergence(
-        tfd.MultivariateNormalDiag(q['mean'], q['std']),
-        tfd.MultivariateNormalDiag(p['mean'], p['std'])))
+    return tf.reduce_mean(
+        tfd.kl_divergence(
+            tfd.MultivariateNormalDiag(q['mean'], q['std']),
+            tfd.MultivariateNormalDiag(p['mean'], p['std'])))
 
   value = kl(post, prior)
   if not train_prior:
@@ -112,8 +111,7 @@ def cross_modal_distance(means, flags):
   for mean, flag in zip(means, flags):
     count = tf.maximum(tf.reduce_sum(flag), 1.0)
     centre = tf.reduce_sum(flag[:, None] * mean, 0) / count
-    spreads.append(tf.reduce_sum(
-        flag[:, None] * tf.square(mean - centre), [0, 1]) / count)
+    spreads.append(tf.reduce_sum(flag[:, None] * tf.square(mean - centre), [0, 1]) / count)
   for i in range(len(means)):
     for j in range(i + 1, len(means)):
       both = flags[i] * flags[j]

@@ -28,9 +28,7 @@ import tf_keras as keras
 @gin.configurable
 class Optimizer(tf.Module):
   """Adam (``eps`` as in Dreamer) with clipping and non-finite-step skipping."""
-
-  def __init__(self, name, lr, clip=30.0, eps=1e-5, loss_scaling=None,
-               growth_interval=2000):
+  def __init__(self, name, lr, clip=30.0, eps=1e-5, loss_scaling=None, growth_interval=2000):
     """``loss_scaling``: None = on iff the global policy is mixed_float16."""
     super().__init__(name=name)
     if lr <= 0:
@@ -38,15 +36,13 @@ class Optimizer(tf.Module):
     self._label = name
     self._clip = clip
     if loss_scaling is None:
-      loss_scaling = (
-          keras.mixed_precision.global_policy().compute_dtype == 'float16')
+      loss_scaling = (keras.mixed_precision.global_policy().compute_dtype == 'float16')
     self._scaling = bool(loss_scaling)
     self._opt = keras.optimizers.Adam(lr, epsilon=eps)
     if self._scaling:
-      self._opt = keras.mixed_precision.LossScaleOptimizer(
-          self._opt, initial_scale=2.0 ** 15, dynamic_growth_steps=growth_interval)
-    self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False,
-                               name=f'{name}_skipped')
+      self._opt = keras.mixed_precision.LossScaleOptimizer(self._opt, initial_scale=2.0**15,
+                                                           dynamic_growth_steps=growth_interval)
+    self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name=f'{name}_skipped')
     self._built = False
 
   @property
@@ -78,13 +74,13 @@ class Optimizer(tf.Module):
     grads = tape.gradient(
         loss, variables,
         output_gradients=tf.cast(self.loss_scale, loss.dtype) if self._scaling else None)
-    grads = [tf.zeros_like(v) if g is None else tf.cast(g, v.dtype)
-             for g, v in zip(grads, variables)]
+    grads = [
+        tf.zeros_like(v) if g is None else tf.cast(g, v.dtype) for g, v in zip(grads, variables)
+    ]
     if self._scaling:
       grads = self._opt.get_unscaled_gradients(grads)
     norm = tf.linalg.global_norm(grads)
-    finite = tf.math.logical_and(tf.math.is_finite(loss),
-                                 tf.math.is_finite(norm))
+    finite = tf.math.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
     if self._clip:
       grads, _ = tf.clip_by_global_norm(grads, self._clip, use_norm=norm)
 
@@ -101,9 +97,11 @@ class Optimizer(tf.Module):
       tf.cond(finite, lambda: tf.constant(True), skip)
     else:
       tf.cond(finite, apply, skip)
-    metrics = {f'{self._label}_loss': loss,
-               f'{self._label}_grad_norm': norm,
-               f'{self._label}_skipped': self.skipped.read_value()}
+    metrics = {
+        f'{self._label}_loss': loss,
+        f'{self._label}_grad_norm': norm,
+        f'{self._label}_skipped': self.skipped.read_value()
+    }
     if self._scaling:
       metrics[f'{self._label}_loss_scale'] = tf.identity(self.loss_scale)
     return metrics

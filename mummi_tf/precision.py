@@ -25,14 +25,14 @@ POLICIES = ('auto', 'float32', 'mixed_bfloat16', 'mixed_float16')
 def resolve_policy(precision):
   """Returns the concrete Keras policy name for ``precision``."""
   if precision not in POLICIES:
-    raise ValueError(
-        f'precision must be one of {", ".join(POLICIES)}; got {precision!r}.')
+    raise ValueError(f'precision must be one of {", ".join(POLICIES)}; got {precision!r}.')
   if precision != 'auto':
     return precision
   gpus = tf.config.list_physical_devices('GPU')
   if gpus:
-    return gpu_policy([tf.config.experimental.get_device_details(g).get('compute_capability')
-                       for g in gpus])
+    return gpu_policy([
+        tf.config.experimental.get_device_details(g).get('compute_capability') for g in gpus
+    ])
   return 'mixed_bfloat16'
 
 

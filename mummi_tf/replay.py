@@ -64,8 +64,8 @@ def episode_files(directory):
   directory = pathlib.Path(directory)
   if not directory.exists():
     return []
-  return sorted(directory.glob('*' + SUFFIX),
-                key=lambda p: (p.name.split('-', 1)[0], p.stat().st_mtime_ns))
+  return sorted(
+      directory.glob('*' + SUFFIX), key=lambda p: (p.name.split('-', 1)[0], p.stat().st_mtime_ns))
 
 
 def length_from_name(path):
@@ -120,7 +120,6 @@ def _move_aside(path, why):
 @gin.configurable(denylist=['directory'])
 class Replay:
   """Episodes on disk plus the newest ``capacity`` steps of them in RAM."""
-
   def __init__(self, directory, capacity=1_000_000, seed=0):
     self.directory = pathlib.Path(directory)
     self.capacity = int(capacity)
@@ -187,8 +186,7 @@ class Replay:
       windows = np.array([episode_length(e) - length + 1 for e in episodes], np.float64)
       which = self._rng.choice(len(episodes), size=batch, p=windows / windows.sum())
       starts = (self._rng.random(batch) * windows[which]).astype(np.int64)
-      rows = [{k: v[s:s + length] for k, v in episodes[i].items()}
-              for i, s in zip(which, starts)]
+      rows = [{k: v[s:s + length] for k, v in episodes[i].items()} for i, s in zip(which, starts)]
     return {k: np.stack([row[k] for row in rows]) for k in rows[0]}
 
   def dataset(self, batch, length, prefetch=2):
@@ -200,8 +198,9 @@ class Replay:
     """
     import tensorflow as tf  # Replay itself stays usable without TF.
     example = self.sample(1, length)
-    signature = {k: tf.TensorSpec((batch, length) + v.shape[2:], v.dtype)
-                 for k, v in example.items()}
+    signature = {
+        k: tf.TensorSpec((batch, length) + v.shape[2:], v.dtype) for k, v in example.items()
+    }
 
     def generator():
       while True:

@@ -88,9 +88,9 @@ def family_gin_file(task):
 def parse_args(argv):
   parser = argparse.ArgumentParser(prog='python -m mummi_tf.train', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--task', default=None,
-                      help="one of mummi_tf.envs.TASKS (upstream's dmc_walker_walk also); "
-                           "default: the logdir's own (run.json), else walker_stand")
+  parser.add_argument(
+      '--task', default=None, help="one of mummi_tf.envs.TASKS (upstream's dmc_walker_walk also); "
+      "default: the logdir's own (run.json), else walker_stand")
   parser.add_argument('--logdir', required=True, type=pathlib.Path)
   parser.add_argument('--gin_file', '--gin_files', action='append', default=[],
                       help='gin file name in gin/ or path; repeatable, applied in order')
@@ -165,7 +165,7 @@ def check_env_options(task):
   options = {name: trainer.make_option(name) for name in names}
   try:
     envs_lib.check(task, **options)
-    for name, condition in evaluation.conditions().items():
+    for condition in evaluation.conditions().values():
       envs_lib.check(task, **{**options, **condition})
   except (ValueError, TypeError) as e:
     raise UsageError(f'bad environment option: {" ".join(str(e).split())}') from None

@@ -55,10 +55,8 @@ class Trainer:
   Units: every ``*steps``/``*every`` count is in env steps (agent steps x action repeat),
   except ``train_steps`` (gradient updates per training round).
   """
-
   def __init__(self, logdir, task, seed, gin_files=(), steps=2_000_000, prefill=5000,
-               train_every=1000, train_steps=100, batch_size=50, batch_length=50,
-               eval_every=10_000,
+               train_every=1000, train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
                eval_episodes=1, num_envs=1, log_every=1000, save_every=10_000, prefetch=0,
                deterministic=True):
     self.logdir = pathlib.Path(logdir)
@@ -98,8 +96,10 @@ class Trainer:
     if self.step:  # A resumed run continues the random streams instead of repeating them.
       keras.utils.set_random_seed(self.seed + self.step)
     self.replay = replay_lib.Replay(self.logdir / 'episodes', seed=[self.seed, self.step])
-    self.envs = [envs_lib.make(self.task, seed=self.seed + 100 * episodes_done + i)
-                 for i in range(self.num_envs)]
+    self.envs = [
+        envs_lib.make(self.task, seed=self.seed + 100 * episodes_done + i)
+        for i in range(self.num_envs)
+    ]
     obs_spec, action_spec = self.envs[0].observation_spec(), self.envs[0].action_spec()
     policy = precision.set_policy()  # gin; before any layer is built
     self.agent = agent_lib.Agent(obs_spec, action_spec)
@@ -109,8 +109,8 @@ class Trainer:
     evaluation.recover(self.logdir, self._evaluated_at)
     self.updates = tf.Variable(0, dtype=tf.int64, name='updates')
     self.checkpoint = tf.train.Checkpoint(agent=self.agent, updates=self.updates)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, self.logdir / 'checkpoints', max_to_keep=3)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, self.logdir / 'checkpoints',
+                                              max_to_keep=3)
     # The newest checkpoint that reads (a damaged one is named in a warning).
     self.restored = checkpoints.restore_newest(self.checkpoint, self.logdir / 'checkpoints')
     self._write_run_files(obs_spec, action_spec)
@@ -128,18 +128,26 @@ class Trainer:
       start = 'fresh'
     gpus = len(tf.config.list_logical_devices('GPU'))
     workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
-    return ' · '.join([self.task, method(), str(self.logdir), start, policy,
-                       f'{gpus} GPU' if gpus else 'CPU', workers])
+    return ' · '.join([
+        self.task,
+        method(),
+        str(self.logdir), start, policy, f'{gpus} GPU' if gpus else 'CPU', workers
+    ])
 
   def _write_run_files(self, obs_spec, action_spec):
-    run = {'task': self.task, 'method': method(), 'seed': self.seed,
-           'gin_files': self.gin_files,
-           'action_repeat': self.action_repeat, 'obs_spec': spec_dict(obs_spec),
-           'action_spec': {'shape': list(action_spec.shape),
-                           'minimum': np.broadcast_to(action_spec.minimum,
-                                                      action_spec.shape).tolist(),
-                           'maximum': np.broadcast_to(action_spec.maximum,
-                                                      action_spec.shape).tolist()}}
+    run = {
+        'task': self.task,
+        'method': method(),
+        'seed': self.seed,
+        'gin_files': self.gin_files,
+        'action_repeat': self.action_repeat,
+        'obs_spec': spec_dict(obs_spec),
+        'action_spec': {
+            'shape': list(action_spec.shape),
+            'minimum': np.broadcast_to(action_spec.minimum, action_spec.shape).tolist(),
+            'maximum': np.broadcast_to(action_spec.maximum, action_spec.shape).tolist()
+        }
+    }
     _write_text(self.logdir / 'run.json', json.dumps(run, indent=2))
     _write_text(self.logdir / 'config.gin', gin.config_str())  # what was bound (resume, export)
     self._write_operative_config()
@@ -174,6 +182,7 @@ class Trainer:
     def policy(obs, state):
       action, state = self.agent.policy(obs, state, training=training)
       return action.numpy(), state
+
     return policy
 
   # -------------------------------------------------------------------- main loop
@@ -213,27 +222,36 @@ class Trainer:
     fps = logger_lib.Rate()
     fps(self.step)
     random_policy = driver_lib.random_policy(self.envs[0].action_spec(), self.seed + self.step)
-    last = {'eval': (self._evaluated_at or 0) // self.eval_every,
-            'log': self.step // self.log_every, 'save': self.step // self.save_every}
+    last = {
+        'eval': (self._evaluated_at or 0) // self.eval_every,
+        'log': self.step // self.log_every,
+        'save': self.step // self.save_every
+    }
     self._after_round(last, fps)
     dataset = None
     while self.step < self.steps:
       if self.step < self.prefill or not self.replay.can_sample(self.batch_length):
         # Random actions until the prefill is done and replay holds a training window.
-        self._collect(random_policy, min(self.train_every, self.prefill - self.step)
-                      if self.step < self.prefill else self.train_every)
+        self._collect(
+            random_policy,
+            min(self.train_every, self.prefill -
+                self.step) if self.step < self.prefill else self.train_every)
       else:
-        dataset = dataset or iter(self.replay.dataset(self.batch_size, self.batch_length,
-                                                        self.prefetch))
-        self._collect(self._policy(training=True), self.train_every,
-                      self._overlapped_training(dataset, self.train_every))
+        dataset = dataset or iter(
+            self.replay.dataset(self.batch_size, self.batch_length, self.prefetch))
+        self._collect(
+            self._policy(training=True), self.train_every,
+            self._overlapped_training(dataset, self.train_every))
         if self.step // self.save_every > last['save']:
           last['save'] = self.step // self.save_every
           self.manager.save(checkpoint_number=self.step)
       self._after_round(last, fps)
       bar.update(min(self.step, self.steps) - bar.n)
-      bar.set_postfix({name: f'{self.logger.latest(key, float("nan")):.1f}' for name, key in (
-          ('fps', 'fps'), ('train', 'train/return'), ('test', 'test/return'))}, refresh=False)
+      bar.set_postfix(
+          {
+              name: f'{self.logger.latest(key, float("nan")):.1f}'
+              for name, key in (('fps', 'fps'), ('train', 'train/return'), ('test', 'test/return'))
+          }, refresh=False)
     self.manager.save(checkpoint_number=self.step)
     self.logger.write(self.step)
     if self._evaluated_at != self.step:
@@ -280,8 +298,8 @@ class Trainer:
     if self._evaluator is None:  # Worker processes kept for the run.
       self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir,
                                              action_repeat=self.action_repeat)
-    results = self._evaluator(self._policy(training=False), episodes or self.eval_episodes,
-                              self.logger, self.step)
+    results = self._evaluator(
+        self._policy(training=False), episodes or self.eval_episodes, self.logger, self.step)
     self._openloop_videos()
     self.logger.write(self.step)  # The evaluation is complete once its line is written,
     self._evaluator.commit(self.step)  # then its episodes move into place.

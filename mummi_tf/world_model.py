@@ -56,12 +56,10 @@ SF_KL = ('none', 'learned')
 @gin.configurable
 class WorldModel(tf.Module):
   """MSSM + reward head + the chosen method's loss and optimiser."""
-
-  def __init__(self, obs_spec, action_size, method='mummi', deter=200, stoch=30,
-               fused=1024, hidden=200, cnn_depth=32, mlp_units=128, embed=1024,
-               expert_hidden=1024, fusion='poe', sf_input='mean', sf_kl='none',
-               sf_kl_scale=1.0, image_weight=1.0, vector_weight=0.001,
-               infonce_weights=None, fused_weight=1.0, kl_scale=1.0,
+  def __init__(self, obs_spec, action_size, method='mummi', deter=200, stoch=30, fused=1024,
+               hidden=200, cnn_depth=32, mlp_units=128, embed=1024, expert_hidden=1024,
+               fusion='poe', sf_input='mean', sf_kl='none', sf_kl_scale=1.0, image_weight=1.0,
+               vector_weight=0.001, infonce_weights=None, fused_weight=1.0, kl_scale=1.0,
                free_nats=3.0, train_prior=True, reward_units=400, reward_layers=2, cvrl_mask=True,
                drop_prob=0.3, lr=6e-4, clip=30.0, eps=1e-5, symlog_vectors=False,
                name='world_model'):
@@ -89,10 +87,9 @@ class WorldModel(tf.Module):
     self.method = method
     self.action_size = action_size
     self.modalities = mssm_lib.read_modalities(obs_spec)
-    self.mssm = mssm_lib.MSSM(
-        self.modalities, action_size, fusion if poe else 'concat', sf_input,
-        deter, stoch, fused, hidden, cnn_depth, mlp_units, embed, expert_hidden,
-        symlog_vectors=symlog_vectors)
+    self.mssm = mssm_lib.MSSM(self.modalities, action_size, fusion if poe else 'concat', sf_input,
+                              deter, stoch, fused, hidden, cnn_depth, mlp_units, embed,
+                              expert_hidden, symlog_vectors=symlog_vectors)
     self._reward = networks.MLP(reward_units, reward_layers, 1)
     self._kl_scale, self._free_nats = kl_scale, free_nats
     self._train_prior = bool(train_prior)
@@ -102,16 +99,17 @@ class WorldModel(tf.Module):
       self.heads = methods_lib.DecoderHeads(self.modalities, cnn_depth, mlp_units,
                                             self.mssm.encoder_input)
     else:
-      weights = {m: (image_weight if kind == 'image' else vector_weight)
-                 for m, (kind, _) in self.modalities.items()}
+      weights = {
+          m: (image_weight if kind == 'image' else vector_weight)
+          for m, (kind, _) in self.modalities.items()
+      }
       unknown = set(infonce_weights or {}) - set(weights)
       if unknown:
         raise ValueError(f'infonce_weights: unknown modalities {sorted(unknown)}; '
                          f'valid are {sorted(weights)}.')
       weights.update(infonce_weights or {})
       weights['fused'] = fused_weight
-      self.heads = methods_lib.ContrastiveHeads(
-          method, self.modalities, fused, weights, cvrl_mask)
+      self.heads = methods_lib.ContrastiveHeads(method, self.modalities, fused, weights, cvrl_mask)
     self._nets = [self.mssm, self._reward, self.heads]
     if sf_kl == 'learned':
       self._sf_prior_hidden = networks.MLP(hidden, 1)
@@ -141,8 +139,7 @@ class WorldModel(tf.Module):
     return tfd.Normal(tf.squeeze(self._reward(feat), -1), 1.0)
 
   def observe(self, data):
-    return self.mssm.observe(self.mssm.encode(data).sf, data['action'],
-                             data.get('is_first'))
+    return self.mssm.observe(self.mssm.encode(data).sf, data['action'], data.get('is_first'))
 
   # Training ---------------------------------------------------------------
   @property
@@ -153,17 +150,16 @@ class WorldModel(tf.Module):
     """The method's loss on a batch (B, T, ...); returns (loss, post, metrics)."""
     drop = None
     if self.method == 'mssm_e' and self._drop_prob > 0:
-      drop = {m: tf.cast(tf.random.uniform(tf.shape(data['reward']))
-                         >= self._drop_prob, tf.float32)
-              for m in self.mssm.names}
+      drop = {
+          m: tf.cast(tf.random.uniform(tf.shape(data['reward'])) >= self._drop_prob, tf.float32)
+          for m in self.mssm.names
+      }
     enc = self.mssm.encode(data, drop)
     post, prior = self.mssm.observe(enc.sf, data['action'], data.get('is_first'))
     feat = self.feat(post)
     metrics = {}
-    kl_term, metrics['kl'] = objectives.kl_loss(
-        post, prior, self._free_nats, self._train_prior)
-    reward_ll = tf.reduce_mean(
-        self.reward(feat).log_prob(tf.cast(data['reward'], tf.float32)))
+    kl_term, metrics['kl'] = objectives.kl_loss(post, prior, self._free_nats, self._train_prior)
+    reward_ll = tf.reduce_mean(self.reward(feat).log_prob(tf.cast(data['reward'], tf.float32)))
     metrics['reward_loss'] = -reward_ll
     loss = self._kl_scale * kl_term - reward_ll
     if isinstance(self.heads, methods_lib.DecoderHeads):
@@ -172,9 +168,10 @@ class WorldModel(tf.Module):
       loss += self.heads.loss(enc, feat, metrics)
     if self._sf_kl == 'learned':
       p = self._sf_prior(self._sf_prior_hidden(post['stoch']))
-      sf_kl = tf.reduce_mean(tfd.kl_divergence(
-          tfd.MultivariateNormalDiag(enc.fused_mean, enc.fused_std),
-          tfd.MultivariateNormalDiag(*p)))
+      sf_kl = tf.reduce_mean(
+          tfd.kl_divergence(
+              tfd.MultivariateNormalDiag(enc.fused_mean, enc.fused_std),
+              tfd.MultivariateNormalDiag(*p)))
       metrics['sf_kl'] = sf_kl
       loss += self._sf_kl_scale * sf_kl
     if enc.means is not None:
@@ -190,8 +187,7 @@ class WorldModel(tf.Module):
     """
     names = self.mssm.names
     flags = [enc.flags[m] for m in names]
-    shares, prior_share = fusion_lib.precision_shares(
-        [enc.stds[m] for m in names], flags)
+    shares, prior_share = fusion_lib.precision_shares([enc.stds[m] for m in names], flags)
     for i, m in enumerate(names):
       metrics[f'precision_share/{m}'] = (
           tf.reduce_sum(shares[i] * flags[i]) / tf.maximum(tf.reduce_sum(flags[i]), 1.0))
@@ -210,11 +206,9 @@ class WorldModel(tf.Module):
     if self.opt.built:
       return
     if data is None:
-      data = {'action': tf.zeros([1, 2, self.action_size]),
-              'reward': tf.zeros([1, 2])}
+      data = {'action': tf.zeros([1, 2, self.action_size]), 'reward': tf.zeros([1, 2])}
       for m, (kind, shape) in self.modalities.items():
-        data[m] = tf.zeros((1, 2) + tuple(shape),
-                           tf.uint8 if kind == 'image' else tf.float32)
+        data[m] = tf.zeros((1, 2) + tuple(shape), tf.uint8 if kind == 'image' else tf.float32)
         data[f'{m}_flag'] = tf.ones([1, 2])
     small = {k: v[:1, :2] for k, v in data.items()}
     self.loss(small)

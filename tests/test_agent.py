@@ -18,12 +18,21 @@ OBS_SPEC = {
 }
 ACTION_SPEC = dm_env.specs.BoundedArray((ACTION_SIZE,), np.float32, -1.0, 1.0)
 TINY = {
-    'WorldModel.deter': 8, 'WorldModel.stoch': 4, 'WorldModel.fused': 8,
-    'WorldModel.hidden': 8, 'WorldModel.cnn_depth': 2,
-    'WorldModel.mlp_units': 8, 'WorldModel.embed': 8,
-    'WorldModel.expert_hidden': 8, 'WorldModel.reward_units': 8,
-    'Actor.units': 8, 'Actor.layers': 2, 'Value.units': 8, 'Value.layers': 2,
-    'ActorCritic.horizon': 3, 'ActorCritic.mpc_horizon': 3,
+    'WorldModel.deter': 8,
+    'WorldModel.stoch': 4,
+    'WorldModel.fused': 8,
+    'WorldModel.hidden': 8,
+    'WorldModel.cnn_depth': 2,
+    'WorldModel.mlp_units': 8,
+    'WorldModel.embed': 8,
+    'WorldModel.expert_hidden': 8,
+    'WorldModel.reward_units': 8,
+    'Actor.units': 8,
+    'Actor.layers': 2,
+    'Value.units': 8,
+    'Value.layers': 2,
+    'ActorCritic.horizon': 3,
+    'ActorCritic.mpc_horizon': 3,
 }
 
 
@@ -51,11 +60,9 @@ def make_obs(batch, seed=0, flags=None, spec=None):
 
 def make_batch(batch, length, seed=0):
   rng = np.random.default_rng(seed)
-  data = {k: np.stack([make_obs(batch, seed + t)[k] for t in range(length)], 1)
-          for k in OBS_SPEC}
+  data = {k: np.stack([make_obs(batch, seed + t)[k] for t in range(length)], 1) for k in OBS_SPEC}
   data['touch_flag'][:, length // 2:] = 0.0  # Some missing steps.
-  data['action'] = rng.uniform(-1, 1, (batch, length, ACTION_SIZE)).astype(
-      np.float32)
+  data['action'] = rng.uniform(-1, 1, (batch, length, ACTION_SIZE)).astype(np.float32)
   data['reward'] = rng.normal(size=(batch, length)).astype(np.float32)
   data['discount'] = np.ones((batch, length), np.float32)
   data['is_first'] = np.zeros((batch, length), bool)
@@ -81,8 +88,7 @@ def trained():
   tf.random.set_seed(2)
   agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
   gin.clear_config()
-  nets = (agent.world_model.model_variables,
-          agent.behavior.actor.trainable_variables,
+  nets = (agent.world_model.model_variables, agent.behavior.actor.trainable_variables,
           agent.behavior.value.trainable_variables)
   before = [_values(v) for v in nets]
   metrics = agent.train(make_batch(3, 6))
@@ -91,12 +97,11 @@ def trained():
 
 def test_train_is_one_step_of_model_actor_and_value(trained):
   agent, before, nets, metrics = trained
-  for key in ('model_loss', 'actor_loss', 'value_loss', 'actor_grad_norm',
-              'value_grad_norm', 'kl', 'reward_loss'):
+  for key in ('model_loss', 'actor_loss', 'value_loss', 'actor_grad_norm', 'value_grad_norm', 'kl',
+              'reward_loss'):
     assert key in metrics and np.isfinite(float(metrics[key])), key
   for values, variables in zip(before, nets):  # World model, actor, value.
-    assert any(not np.array_equal(b, v.numpy())
-               for b, v in zip(values, variables))
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(values, variables))
   # One graph: later batches of the same shapes do not retrace.
   count = agent.train.experimental_get_tracing_count()
   agent.train(make_batch(3, 6, seed=5))
@@ -130,8 +135,9 @@ def test_policy_training_noise_eval_determinism_and_reset(agent):
   # A missing modality's content is ignored (zeroed before the encoder).
   none = make_obs(2, flags={'rgb': 0.0})
   other = dict(none, rgb=np.full_like(none['rgb'], 255))
-  np.testing.assert_array_equal(agent.policy(none, None)[0].numpy(),
-                                agent.policy(other, None)[0].numpy())
+  np.testing.assert_array_equal(
+      agent.policy(none, None)[0].numpy(),
+      agent.policy(other, None)[0].numpy())
 
 
 def test_mpc_switch_and_checkpoint_round_trip(trained, tmp_path):
@@ -144,23 +150,21 @@ def test_mpc_switch_and_checkpoint_round_trip(trained, tmp_path):
   other = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
   tf.train.Checkpoint(agent=other).restore(path).assert_existing_objects_matched()
   without, _ = other.policy(obs, None, training=False)
-  mode = agent.behavior.actor.mode(
-      agent.world_model.feat(_eval_post(agent, obs)))
+  mode = agent.behavior.actor.mode(agent.world_model.feat(_eval_post(agent, obs)))
   np.testing.assert_allclose(without.numpy(), mode.numpy(), atol=1e-6)
   # MPC moves the mode action by a small gradient step (lr 0.003).
   diff = np.abs(with_mpc.numpy() - without.numpy())
   assert np.all(diff < 0.1) and np.max(diff) > 0
   # Same weights, same MPC setting -> identical actions.
   other.behavior.mpc = True
-  again, _ = tf.function(
-      lambda o: other.step(o, other.initial_state(3), sample=False))(
-          {k: v for k, v in obs.items() if k != 'state'})
+  again, _ = tf.function(lambda o: other.step(o, other.initial_state(3), sample=False))({
+      k: v for k, v in obs.items() if k != 'state'
+  })
   np.testing.assert_allclose(again.numpy(), with_mpc.numpy(), atol=1e-6)
 
 
 def _eval_post(agent, obs):
-  inputs = {k: v for k, v in obs.items() if k in ('rgb', 'touch') or
-            k.endswith('_flag')}
+  inputs = {k: v for k, v in obs.items() if k in ('rgb', 'touch') or k.endswith('_flag')}
   post, _ = agent.world_model.obs_step(
       agent.world_model.initial_state(3), tf.zeros([3, ACTION_SIZE]), inputs)
   return dict(post, stoch=post['mean'])

@@ -18,12 +18,11 @@ def _eq19(reward, value, bootstrap, gamma, lam):
   for t in range(horizon):
     steps = horizon - t
 
-    def n_step(k):
-      return sum(gamma ** j * reward[t + j] for j in range(k)) + (
-          gamma ** k * v[t + k])
+    def n_step(k, t=t):
+      return sum(gamma**j * reward[t + j] for j in range(k)) + (gamma**k * v[t + k])
 
-    mix = (1 - lam) * sum(lam ** (k - 1) * n_step(k) for k in range(1, steps))
-    out.append(mix + lam ** (steps - 1) * n_step(steps))
+    mix = (1 - lam) * sum(lam**(k - 1) * n_step(k) for k in range(1, steps))
+    out.append(mix + lam**(steps - 1) * n_step(steps))
   return np.array(out)
 
 
@@ -32,8 +31,7 @@ def test_lambda_return_matches_eq19_by_hand():
   r, v, b, g, l = [1.0, 2.0], [0.5, 3.0], 4.0, 0.9, 0.5
   v1 = 2.0 + 0.9 * 4.0
   v0 = 1.0 + 0.9 * (0.5 * 3.0 + 0.5 * v1)
-  got = behavior.lambda_return(tf.constant(r), tf.constant(v), g,
-                               tf.constant(b), l).numpy()
+  got = behavior.lambda_return(tf.constant(r), tf.constant(v), g, tf.constant(b), l).numpy()
   np.testing.assert_allclose(got, [v0, v1], rtol=1e-6)
 
 
@@ -42,18 +40,16 @@ def test_lambda_return_matches_eq19_batched_and_limits():
   reward = rng.normal(size=(14, 3)).astype(np.float32)
   value = rng.normal(size=(14, 3)).astype(np.float32)
   boot = rng.normal(size=(3,)).astype(np.float32)
-  got = behavior.lambda_return(reward, value, 0.99, tf.constant(boot),
-                               0.95).numpy()
+  got = behavior.lambda_return(reward, value, 0.99, tf.constant(boot), 0.95).numpy()
   for i in range(3):
-    np.testing.assert_allclose(
-        got[:, i], _eq19(reward[:, i], value[:, i], boot[i], 0.99, 0.95),
-        rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got[:, i], _eq19(reward[:, i], value[:, i], boot[i], 0.99, 0.95),
+                               rtol=1e-4, atol=1e-4)
   # lambda = 0: one-step TD targets; lambda = 1: discounted Monte Carlo.
   td = behavior.lambda_return(reward, value, 0.9, tf.constant(boot), 0.0)
   nxt = np.concatenate([value[1:], boot[None]], 0)
   np.testing.assert_allclose(td.numpy(), reward + 0.9 * nxt, rtol=1e-5)
   mc = behavior.lambda_return(reward, value, 0.9, tf.constant(boot), 1.0)
-  expect = boot * 0.9 ** 14 + sum(0.9 ** j * reward[j] for j in range(14))
+  expect = boot * 0.9**14 + sum(0.9**j * reward[j] for j in range(14))
   np.testing.assert_allclose(mc.numpy()[0], expect, rtol=1e-4, atol=1e-4)
 
 
@@ -64,8 +60,7 @@ def test_actor_init_std_mean_scale_and_bounds():
   # Zero input -> zero pre-activations: mean 0 and std = init_std (+ min_std).
   np.testing.assert_allclose(mean.numpy(), 0.0, atol=1e-6)
   np.testing.assert_allclose(std.numpy(), 5.0 + 1e-4, rtol=1e-5)
-  big = tf.constant(np.random.default_rng(1).normal(size=(64, 5)) * 1e4,
-                    tf.float32)
+  big = tf.constant(np.random.default_rng(1).normal(size=(64, 5)) * 1e4, tf.float32)
   mean, _ = actor.params(big)
   assert np.all(np.abs(mean.numpy()) <= 5.0 + 1e-5)
   for action in (actor.sample(big), actor.mode(big), actor.sample(big * 0)):
@@ -88,8 +83,8 @@ def _toy_feat(state):
 
 def test_imagine_rolls_out_the_policy():
   start = {'x': tf.constant([[0.0], [1.0]])}
-  feats, actions = behavior.imagine(start, lambda f: tf.ones_like(f) * 0.5,
-                                    _toy_img_step, _toy_feat, 4)
+  feats, actions = behavior.imagine(start, lambda f: tf.ones_like(f) * 0.5, _toy_img_step,
+                                    _toy_feat, 4)
   assert feats.shape == (4, 2, 1) and actions.shape == (4, 2, 1)
   np.testing.assert_allclose(feats.numpy()[:, 0, 0], [0.5, 1.0, 1.5, 2.0])
   np.testing.assert_allclose(feats.numpy()[:, 1, 0], [1.5, 2.0, 2.5, 3.0])
@@ -102,42 +97,42 @@ def test_latent_mpc_moves_first_action_uphill_by_lr_times_gradient():
   start = {'x': tf.constant([[0.0], [3.0]])}
   a0 = tf.constant([[0.2], [0.2]])
   horizon, gamma, lam, lr = 5, 0.99, 0.95, 0.003
-  moved = behavior.latent_mpc(
-      start, a0, lambda f: tf.zeros_like(f), _toy_img_step, _toy_feat,
-      reward_fn, value_fn, horizon, gamma, lam, lr).numpy()
+  moved = behavior.latent_mpc(start, a0, lambda f: tf.zeros_like(f), _toy_img_step, _toy_feat,
+                              reward_fn, value_fn, horizon, gamma, lam, lr).numpy()
   # Zero policy: every imagined state is x + a0; with zero value the return is
   # R * sum_j (gamma lambda)^j over the horizon - 1 lambda-return steps.
-  weight = sum((gamma * lam) ** j for j in range(horizon - 1))
+  weight = sum((gamma * lam)**j for j in range(horizon - 1))
   grad = -2.0 * (np.array([[0.0], [3.0]]) + 0.2 - target) * weight
   np.testing.assert_allclose(moved, 0.2 + lr * grad, rtol=1e-5)
   assert moved[0, 0] > 0.2 and moved[1, 0] < 0.2  # Towards the target.
 
   def ret(a):
     return -np.square(np.array([0.0, 3.0]) + a[:, 0] - target) * weight
+
   assert np.all(ret(moved) > ret(a0.numpy()))
 
 
 class _ToyWorld:
   """The toy latent model with the world model's API (img_step/feat/reward)."""
-
   def img_step(self, state, action):
     mean = state['stoch'] + action
-    return {'mean': mean, 'std': tf.ones_like(mean) * 0.1,
-            'stoch': mean + 0.1 * tf.random.normal(tf.shape(mean)),
-            'deter': state['deter']}
+    return {
+        'mean': mean,
+        'std': tf.ones_like(mean) * 0.1,
+        'stoch': mean + 0.1 * tf.random.normal(tf.shape(mean)),
+        'deter': state['deter']
+    }
 
   def feat(self, state):
     return tf.concat([state['stoch'], state['deter']], -1)
 
   def reward(self, feat):
-    return tfd.Independent(tfd.Normal(
-        -tf.square(feat[..., :1] - 1.0), 1.0), 1)
+    return tfd.Independent(tfd.Normal(-tf.square(feat[..., :1] - 1.0), 1.0), 1)
 
 
 def _toy_post(batch, time):
   x = tf.random.uniform([batch, time, 1], -2.0, 2.0)
-  return {'mean': x, 'std': tf.ones_like(x), 'stoch': x,
-          'deter': tf.zeros([batch, time, 2])}
+  return {'mean': x, 'std': tf.ones_like(x), 'stoch': x, 'deter': tf.zeros([batch, time, 2])}
 
 
 def test_actor_critic_update_improves_imagined_return():
@@ -151,7 +146,7 @@ def test_actor_critic_update_improves_imagined_return():
   world = _ToyWorld()
   update = tf.function(lambda post: ac.update(world, post))
   first = None
-  for i in range(150):
+  for _ in range(150):
     metrics = update(_toy_post(16, 4))
     if first is None:
       first = {k: float(v) for k, v in metrics.items()}
@@ -199,8 +194,8 @@ def test_best_of_is_the_most_likely_of_the_same_samples():
 
 
 def _small_actor_critic(**kwargs):
-  for key, value in (('Actor.units', 16), ('Actor.layers', 2), ('Value.units', 16),
-                     ('Value.layers', 2)):
+  for key, value in (('Actor.units', 16), ('Actor.layers', 2), ('Value.units', 16), ('Value.layers',
+                                                                                     2)):
     gin.bind_parameter(key, value)
   ac = behavior.ActorCritic(1, horizon=4, **kwargs)
   ac.build(3)
@@ -211,8 +206,9 @@ def test_slow_target_value_lags_then_copies():
   """The lambda-return targets read a copy of the value refreshed every k updates."""
   tf.random.set_seed(3)
   ac = _small_actor_critic(slow_target_every=3, value_lr=1e-2)
-  same = lambda: all(np.array_equal(t.numpy(), s.numpy()) for t, s in zip(
-      ac.target_value.variables, ac.value.variables))
+  same = lambda: all(
+      np.array_equal(t.numpy(), s.numpy())
+      for t, s in zip(ac.target_value.variables, ac.value.variables))
   assert same()  # built as a copy
   world = _ToyWorld()
   for update in range(1, 7):
@@ -223,7 +219,6 @@ def test_slow_target_value_lags_then_copies():
 
 class _LinearWorld(_ToyWorld):
   """Reward x: the larger the action, the better, without end."""
-
   def reward(self, feat):
     return tfd.Independent(tfd.Normal(feat[..., :1], 1.0), 1)
 
@@ -237,13 +232,13 @@ def test_entropy_bonus_keeps_the_tanh_actor_out_of_saturation():
     tf.random.set_seed(0)
     ac = _small_actor_critic(entropy=entropy, actor_lr=3e-3, slow_target_every=0)
     world = _LinearWorld()
-    update = tf.function(lambda post: ac.update(world, post))
+    update = tf.function(lambda post, ac=ac, world=world: ac.update(world, post))
     for _ in range(150):
       metrics = update(_toy_post(16, 4))
     assert ('actor_entropy' in metrics) == bool(entropy)
     feat = tf.random.uniform([256, 3], -2.0, 2.0)
-    saturated[entropy] = float(tf.reduce_mean(
-        tf.cast(tf.abs(ac.actor.sample(feat)) > 0.99, tf.float32)))
+    saturated[entropy] = float(
+        tf.reduce_mean(tf.cast(tf.abs(ac.actor.sample(feat)) > 0.99, tf.float32)))
   assert saturated[0.0] > 0.5 and saturated[0.3] < saturated[0.0] - 0.3, saturated
 
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-KEYS = ('value', 'unit', 'baseline', 'ratio', 'goal', 'met', 'median', 'min', 'max',
-        'repeats', 'notes')
+KEYS = ('value', 'unit', 'baseline', 'ratio', 'goal', 'met', 'median', 'min', 'max', 'repeats',
+        'notes')
 
 
 def check_schema(payload, smoke):
@@ -36,9 +36,9 @@ def check_schema(payload, smoke):
 
 
 def run_bench(out, *args):
-  proc = subprocess.run(
-      [sys.executable, '-m', 'bench', '--smoke', '--out', str(out), *args], cwd=REPO,
-      capture_output=True, text=True, timeout=120, check=False)
+  proc = subprocess.run([sys.executable, '-m', 'bench', '--smoke', '--out',
+                         str(out), *args], cwd=REPO, capture_output=True, text=True, timeout=120,
+                        check=False)
   assert proc.returncode == 0, proc.stderr[-2000:]
   return proc
 
@@ -62,8 +62,8 @@ def test_smoke_report_schema(tmp_path):
 
 def test_bad_figure_name_is_one_clear_line(tmp_path):
   proc = subprocess.run([sys.executable, '-m', 'bench', '--only', 'nope', '--out',
-                         str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                        timeout=60, check=False)
+                         str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60,
+                        check=False)
   assert proc.returncode == 2
   assert 'valid: env, update, precision, worker, replay, export, train' in proc.stderr
   assert not (tmp_path / 'results.json').exists()
@@ -71,7 +71,7 @@ def test_bad_figure_name_is_one_clear_line(tmp_path):
 
 @pytest.mark.parametrize('repeats', ['1'])
 def test_too_few_repeats_refused(tmp_path, repeats):
-  proc = subprocess.run([sys.executable, '-m', 'bench', '--smoke', '--repeats', repeats,
-                         '--out', str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                        timeout=60, check=False)
+  proc = subprocess.run(
+      [sys.executable, '-m', 'bench', '--smoke', '--repeats', repeats, '--out',
+       str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
   assert proc.returncode == 2 and '--repeats must be >= 2' in proc.stderr

@@ -25,14 +25,21 @@ STEP = 1234
 def write_logdir(logdir, agent):
   """The layout mummi_tf.trainer writes: checkpoints/, config.gin, run.json."""
   ckpt = tf.train.Checkpoint(agent=agent, updates=tf.Variable(0, tf.int64))
-  tf.train.CheckpointManager(ckpt, logdir / 'checkpoints', 3).save(
-      checkpoint_number=STEP)
+  tf.train.CheckpointManager(ckpt, logdir / 'checkpoints', 3).save(checkpoint_number=STEP)
   (logdir / 'config.gin').write_text(gin.config_str())
-  run = {'task': 'walker_stand', 'method': 'mummi', 'seed': 0,
-         'obs_spec': {k: [list(v.shape), np.dtype(v.dtype).name]
-                      for k, v in OBS_SPEC.items()},
-         'action_spec': {'shape': [ACTION_SIZE], 'minimum': [-1.0] * ACTION_SIZE,
-                         'maximum': [1.0] * ACTION_SIZE}}
+  run = {
+      'task': 'walker_stand',
+      'method': 'mummi',
+      'seed': 0,
+      'obs_spec': {
+          k: [list(v.shape), np.dtype(v.dtype).name] for k, v in OBS_SPEC.items()
+      },
+      'action_spec': {
+          'shape': [ACTION_SIZE],
+          'minimum': [-1.0] * ACTION_SIZE,
+          'maximum': [1.0] * ACTION_SIZE
+      }
+  }
   (logdir / 'run.json').write_text(json.dumps(run))
 
 
@@ -103,13 +110,12 @@ def test_reload_without_package_equals_in_process_policy(exported, tmp_path):
     for key in ('rgb', 'touch', 'rgb_flag', 'touch_flag', 'is_first'):
       inputs[f'{t}/{key}'] = obs[key]
   np.savez(tmp_path / 'inputs.npz', **inputs)
-  script = SCRIPT.replace('SITE', repr(str(SITE))).replace(
-      'MODEL', repr(str(out))).replace(
-          'INPUTS', repr(str(tmp_path / 'inputs.npz'))).replace(
-              'OUTPUT', repr(str(tmp_path / 'actions.npy')))
+  script = SCRIPT.replace('SITE', repr(str(SITE))).replace('MODEL', repr(str(out))).replace(
+      'INPUTS', repr(str(tmp_path / 'inputs.npz'))).replace('OUTPUT',
+                                                            repr(str(tmp_path / 'actions.npy')))
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-  proc = subprocess.run([sys.executable, '-I', '-S', '-c', script], cwd=tmp_path,
-                        env=env, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run([sys.executable, '-I', '-S', '-c', script], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   got = np.load(tmp_path / 'actions.npy')
   assert got.shape == expected.shape == (len(FLAGS), 3, ACTION_SIZE)
@@ -123,8 +129,17 @@ def test_metadata_beside_the_model(exported):
   meta = json.loads((out / 'metadata.json').read_text())
   assert meta['task'] == 'walker_stand' and meta['checkpoint_step'] == STEP
   assert meta['modalities'] == {
-      'rgb': {'shape': [64, 64, 3], 'dtype': 'uint8', 'kind': 'image'},
-      'touch': {'shape': [2], 'dtype': 'float32', 'kind': 'vector'}}
+      'rgb': {
+          'shape': [64, 64, 3],
+          'dtype': 'uint8',
+          'kind': 'image'
+      },
+      'touch': {
+          'shape': [2],
+          'dtype': 'float32',
+          'kind': 'vector'
+      }
+  }
   assert meta['action_spec']['shape'] == [ACTION_SIZE]
   assert 'WorldModel.deter = 8' in meta['gin_config']
   assert meta['mpc'] is True and meta['stochastic'] is False
@@ -139,9 +154,13 @@ def test_bad_shape_or_dtype_is_rejected(exported):
   good = {'rgb': tf.zeros([2, 64, 64, 3], tf.uint8), 'touch': tf.zeros([2, 2])}
   action, _ = model.step(good, flags, state, first)
   assert action.shape == (2, ACTION_SIZE)
-  for bad in ({'rgb': tf.zeros([2, 32, 32, 3], tf.uint8)},
-              {'rgb': tf.zeros([2, 64, 64, 3], tf.float64)},
-              {'touch': tf.zeros([2, 3])}):
+  for bad in ({
+      'rgb': tf.zeros([2, 32, 32, 3], tf.uint8)
+  }, {
+      'rgb': tf.zeros([2, 64, 64, 3], tf.float64)
+  }, {
+      'touch': tf.zeros([2, 3])
+  }):
     with pytest.raises((TypeError, ValueError), match='Could not find matching'):
       model.step({**good, **bad}, flags, state, first)
   with pytest.raises(tf.errors.InvalidArgumentError, match='batch size'):
@@ -163,27 +182,38 @@ def test_values_are_checked_not_trusted(exported):
   as_float, _ = model.step({**good, 'rgb': rgb.astype(np.float32)}, ones, state, first)
   np.testing.assert_allclose(as_float, action, atol=1e-6)
   refused = [
-      ({**good, 'rgb': rgb / 255.0}, ones, r'observations rgb must hold uint8 pixel'),
-      ({**good, 'touch': np.full([2, 2], np.nan, np.float32)}, ones,
-       r'observations touch must be finite where its flag is 1'),
-      (good, {**ones, 'rgb': np.array([np.nan, 1], np.float32)},
-       r'flags rgb must be 0 \(missing\) or 1'),
-      (good, {**ones, 'touch': np.array([0.5, 1], np.float32)}, r'flags touch must be 0'),
+      ({
+          **good, 'rgb': rgb / 255.0
+      }, ones, r'observations rgb must hold uint8 pixel'),
+      ({
+          **good, 'touch': np.full([2, 2], np.nan, np.float32)
+      }, ones, r'observations touch must be finite where its flag is 1'),
+      (good, {
+          **ones, 'rgb': np.array([np.nan, 1], np.float32)
+      }, r'flags rgb must be 0 \(missing\) or 1'),
+      (good, {
+          **ones, 'touch': np.array([0.5, 1], np.float32)
+      }, r'flags touch must be 0'),
   ]
   for obs, flags, message in refused:
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-      model.step({k: np.asarray(v, np.float32) if k == 'rgb' and v.dtype != np.uint8 else v
-                  for k, v in obs.items()}, flags, state, first)
+      model.step(
+          {
+              k: np.asarray(v, np.float32) if k == 'rgb' and v.dtype != np.uint8 else v
+              for k, v in obs.items()
+          }, flags, state, first)
   # A missing sensor's value is not read: NaN touch with flag 0 is fine.
-  action, _ = model.step({**good, 'touch': np.full([2, 2], np.nan, np.float32)},
-                         {**ones, 'touch': np.zeros([2], np.float32)}, state, first)
+  action, _ = model.step({
+      **good, 'touch': np.full([2, 2], np.nan, np.float32)
+  }, {
+      **ones, 'touch': np.zeros([2], np.float32)
+  }, state, first)
   assert np.all(np.isfinite(action))
   nan_state = {k: tf.fill(tf.shape(v), np.nan) for k, v in state.items()}
   with pytest.raises(tf.errors.InvalidArgumentError, match=r'state [a-z]+ must be finite'):
     model.step(good, ones, nan_state, np.array([False, False]))
   action, new_state = model.step(good, ones, nan_state, first)  # reset by a select
-  assert np.all(np.isfinite(action)) and all(
-      np.all(np.isfinite(v)) for v in new_state.values())
+  assert np.all(np.isfinite(action)) and all(np.all(np.isfinite(v)) for v in new_state.values())
 
 
 def test_usage_errors_and_force(exported, tmp_path, capsys):
@@ -201,33 +231,34 @@ def test_usage_errors_and_force(exported, tmp_path, capsys):
   other = tmp_path / 'other'
   shutil.copytree(logdir, other)
   config = (other / 'config.gin').read_text()
-  (other / 'config.gin').write_text(config.replace(
-      'WorldModel.deter = 8', 'WorldModel.deter = 16'))
+  (other / 'config.gin').write_text(config.replace('WorldModel.deter = 8', 'WorldModel.deter = 16'))
   assert export.main(['--logdir', str(other), '--out', str(tmp_path / 'y')]) == 2
   assert 'does not match' in capsys.readouterr().err
   assert not (tmp_path / 'y').exists()
   # --force replaces it; here with the stochastic, MPC-free variant.
-  assert export.main(['--logdir', str(logdir), '--out', str(out), '--force',
-                      '--no_mpc', '--stochastic']) == 0
+  assert export.main([
+      '--logdir', str(logdir), '--out',
+      str(out), '--force', '--no_mpc', '--stochastic'
+  ]) == 0
   gin.clear_config()
   meta = json.loads((out / 'metadata.json').read_text())
   assert meta['mpc'] is False and meta['stochastic'] is True
   model = tf.saved_model.load(str(out))
   obs = make_obs(5)
-  args = ({m: tf.constant(obs[m]) for m in ('rgb', 'touch')},
-          {m: tf.constant(obs[f'{m}_flag']) for m in ('rgb', 'touch')},
-          model.initial_state(tf.constant(5)), tf.constant(obs['is_first']))
+  args = ({
+      m: tf.constant(obs[m]) for m in ('rgb', 'touch')
+  }, {
+      m: tf.constant(obs[f'{m}_flag']) for m in ('rgb', 'touch')
+  }, model.initial_state(tf.constant(5)), tf.constant(obs['is_first']))
   a1, a2 = model.step(*args)[0].numpy(), model.step(*args)[0].numpy()
   assert not np.allclose(a1, a2) and np.all(np.abs(a1) <= 1.0)
 
 
 def test_tool_exits_2_without_checkpoint(tmp_path, monkeypatch, capsys):
   # The real script, run as __main__ in this process (no second TF import).
-  monkeypatch.setattr(sys, 'argv', ['export_savedmodel.py', '--logdir',
-                                    str(tmp_path)])
+  monkeypatch.setattr(sys, 'argv', ['export_savedmodel.py', '--logdir', str(tmp_path)])
   with pytest.raises(SystemExit) as exit_info:
-    runpy.run_path(str(REPO / 'tools' / 'export_savedmodel.py'),
-                   run_name='__main__')
+    runpy.run_path(str(REPO / 'tools' / 'export_savedmodel.py'), run_name='__main__')
   assert exit_info.value.code == 2
   assert 'no checkpoint' in capsys.readouterr().err
   assert not (tmp_path / 'savedmodel').exists()

@@ -20,8 +20,7 @@ TASK = 'toy2d_x_y'
 
 
 def random_return(episodes=10):
-  env = envs.make(TASK, seed=5, action_repeat=1, time_limit=50, missing='none',
-                  process=False)
+  env = envs.make(TASK, seed=5, action_repeat=1, time_limit=50, missing='none', process=False)
   returns = []
   runner = driver_lib.Driver([env], [lambda ep, _: returns.append(ep['reward'].sum())])
   runner(driver_lib.random_policy(env.action_spec(), seed=5), episodes=episodes)
@@ -30,8 +29,10 @@ def random_return(episodes=10):
 
 @pytest.mark.parametrize('method', ['dreamer', 'mummi'])
 def test_agent_learns_to_reach_the_goal(tmp_path, method):
-  assert train.main(['--task', TASK, '--logdir', str(tmp_path), '--seed', '0',
-                     '--gin_file', method, '--gin_file', 'toy2d_learn']) == 0
+  assert train.main([
+      '--task', TASK, '--logdir',
+      str(tmp_path), '--seed', '0', '--gin_file', method, '--gin_file', 'toy2d_learn'
+  ]) == 0
   lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   tests = [l['test/return'] for l in lines if 'test/return' in l]
   baseline = random_return()

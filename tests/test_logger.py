@@ -16,14 +16,19 @@ def test_scalars_are_averaged_and_written_to_jsonl_and_tensorboard(tmp_path):
   logger.add({'return': 7.0}, prefix='test')
   logger.write(step=200)
   lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
-  assert lines == [{'step': 100, 'model_loss': 2.0, 'train/return': 5.0},
-                   {'step': 200, 'test/return': 7.0}]
+  assert lines == [{
+      'step': 100,
+      'model_loss': 2.0,
+      'train/return': 5.0
+  }, {
+      'step': 200,
+      'test/return': 7.0
+  }]
   assert logger.latest('train/return') == 5.0 and logger.latest('model_loss') == 3.0
   acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={'tensors': 0})
   acc.Reload()
   # Upstream Dreamer's tags: one TensorBoard shows both implementations on the same charts.
-  assert {'agent/model_loss', 'sim/train/return', 'sim/test/return'} <= set(
-      acc.Tags()['tensors'])
+  assert {'agent/model_loss', 'sim/train/return', 'sim/test/return'} <= set(acc.Tags()['tensors'])
 
 
 def test_tensorboard_tags_are_upstreams():

@@ -29,11 +29,11 @@ def _write_events(logdir, tag, steps, values, tf1=False):
   writer = tf.summary.create_file_writer(str(logdir))
   with writer.as_default():
     for step, value in zip(steps, values):
-      if tf1:   # TF1 style: a Summary proto with simple_value
+      if tf1:  # TF1 style: a Summary proto with simple_value
         summary = tf.compat.v1.Summary(
             value=[tf.compat.v1.Summary.Value(tag=tag, simple_value=value)])
         tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
-      else:     # TF2 style: a scalar tensor summary
+      else:  # TF2 style: a scalar tensor summary
         tf.summary.scalar(tag, value, step=step)
       tf.summary.scalar('agent/model_loss', 1.0, step=step)
   writer.flush()
@@ -44,7 +44,7 @@ def test_smoothing_is_debiased_ema(plot):
   np.testing.assert_allclose(plot.smooth(np.full(5, 3.0)), 3.0)
   out = plot.smooth(np.array([0.0, 10.0]), 0.9)
   assert out[0] == 0.0
-  assert out[1] == pytest.approx(1.0 / 0.19 * 1.0)   # (0.1 * 10) / (1 - 0.81)
+  assert out[1] == pytest.approx(1.0 / 0.19 * 1.0)  # (0.1 * 10) / (1 - 0.81)
 
 
 def test_reads_upstream_jsonl_and_event_files_and_draws(plot, tmp_path, capsys):
@@ -53,8 +53,12 @@ def test_reads_upstream_jsonl_and_event_files_and_draws(plot, tmp_path, capsys):
   rows = []
   for s in steps:
     rows.append({'step': int(s), 'train/return': 1.0, 'train/length': 1000, 'episodes': 1})
-    rows.append({'step': int(s), 'test/return': float(s) / 1000, 'test/length': 1000,
-                 'episodes': 1})
+    rows.append({
+        'step': int(s),
+        'test/return': float(s) / 1000,
+        'test/length': 1000,
+        'episodes': 1
+    })
   up = tmp_path / 'upstream' / 'dmc_walker_walk' / 'dreamer' / '1'
   _write_jsonl(up / 'metrics.jsonl', rows)
   with open(up / 'metrics.jsonl', 'a') as f:
@@ -67,9 +71,13 @@ def test_reads_upstream_jsonl_and_event_files_and_draws(plot, tmp_path, capsys):
   _write_events(up_v1, 'eval_return', steps, steps / 500, tf1=True)
   # Ours: mummi_tf.logger lines (many scalars, test/return only on some lines).
   ours = tmp_path / 'ours' / 'walker_walk' / 'mummi' / '0'
-  _write_jsonl(ours / 'metrics.jsonl',
-               [{'step': int(s), 'model_loss': 3.0} for s in steps] +
-               [{'step': int(s), 'test/return': 2 * float(s) / 1000} for s in steps])
+  _write_jsonl(ours / 'metrics.jsonl', [{
+      'step': int(s),
+      'model_loss': 3.0
+  } for s in steps] + [{
+      'step': int(s),
+      'test/return': 2 * float(s) / 1000
+  } for s in steps])
 
   got = plot.read_events(sorted(up_tb.glob('events.out.tfevents.*')), 'test/return')
   np.testing.assert_array_equal(got[0], steps)
@@ -80,9 +88,13 @@ def test_reads_upstream_jsonl_and_event_files_and_draws(plot, tmp_path, capsys):
   np.testing.assert_allclose(got[1], steps / 1000)
 
   fig = tmp_path / 'fig' / 'curves.png'
-  code = plot.main(['--logdirs', str(tmp_path / 'ours'),
-                    '--upstream', str(tmp_path / 'upstream'), str(tmp_path / 'upstream_v1'),
-                    '--out', str(fig), '--metric', 'test/return'])
+  code = plot.main([
+      '--logdirs',
+      str(tmp_path / 'ours'), '--upstream',
+      str(tmp_path / 'upstream'),
+      str(tmp_path / 'upstream_v1'), '--out',
+      str(fig), '--metric', 'test/return'
+  ])
   assert code == 0
   assert fig.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and fig.stat().st_size > 10_000
   printed = capsys.readouterr().out
@@ -109,20 +121,31 @@ def test_bad_input_gets_one_clear_line(plot, tmp_path, capsys):
 def test_our_runs_are_identified_by_their_run_json(plot, tmp_path, capsys):
   """Runs in flat folders (runs/walker_stand-mummi, ...) keep their method and task."""
   steps = np.arange(0, 50_001, 10_000)
-  for name, method, files, seed, scale in (
-      ('walker_stand-mummi', 'mummi', ['mummi'], 0, 1.0),
-      ('walker_stand-dreamer', 'dreamer', ['dreamer'], 0, 2.0),
-      ('walker_stand-dreamer-1', 'dreamer', ['dreamer'], 1, 2.0),
-      ('plain', 'dreamer', ['dreamer', 'plain', 'small'], 0, 3.0)):
+  for name, method, files, seed, scale in (('walker_stand-mummi', 'mummi', [
+      'mummi'
+  ], 0, 1.0), ('walker_stand-dreamer', 'dreamer', ['dreamer'], 0,
+               2.0), ('walker_stand-dreamer-1', 'dreamer', ['dreamer'], 1,
+                      2.0), ('plain', 'dreamer', ['dreamer', 'plain', 'small'], 0, 3.0)):
     run = tmp_path / 'runs' / name
-    _write_jsonl(run / 'metrics.jsonl',
-                 [{'step': int(s), 'test/return': scale * s / 1000} for s in steps])
-    (run / 'run.json').write_text(json.dumps(
-        {'task': 'walker_stand', 'method': method, 'seed': seed, 'gin_files': files}))
-  assert plot.main(['--logdirs', str(tmp_path / 'runs' / 'walker_stand-mummi'),
-                    str(tmp_path / 'runs' / 'walker_stand-dreamer'),
-                    str(tmp_path / 'runs' / 'walker_stand-dreamer-1'),
-                    str(tmp_path / 'runs' / 'plain'), '--out', str(tmp_path / 'f.png')]) == 0
+    _write_jsonl(run / 'metrics.jsonl', [{
+        'step': int(s),
+        'test/return': scale * s / 1000
+    } for s in steps])
+    (run / 'run.json').write_text(
+        json.dumps({
+            'task': 'walker_stand',
+            'method': method,
+            'seed': seed,
+            'gin_files': files
+        }))
+  assert plot.main([
+      '--logdirs',
+      str(tmp_path / 'runs' / 'walker_stand-mummi'),
+      str(tmp_path / 'runs' / 'walker_stand-dreamer'),
+      str(tmp_path / 'runs' / 'walker_stand-dreamer-1'),
+      str(tmp_path / 'runs' / 'plain'), '--out',
+      str(tmp_path / 'f.png')
+  ]) == 0
   printed = [l for l in capsys.readouterr().out.splitlines() if 'seeds' in l]
   assert len(printed) == 3 and all(l.startswith('walker_stand ') for l in printed)
   by_method = {l.split('seeds')[0].split(None, 1)[1].strip(): l for l in printed}
@@ -135,14 +158,27 @@ def test_reference_curves_are_drawn_behind_ours(plot, tmp_path, capsys):
   data = json.loads(plot.REFERENCE_FILE.read_text())
   assert 'MIT' in data['licence'] and len(data['commit']) == 40
   run = tmp_path / 'run'
-  _write_jsonl(run / 'metrics.jsonl', [{'step': s, 'test/return': 100.0}
-                                       for s in range(0, 100_001, 10_000)])
-  (run / 'run.json').write_text(json.dumps({'task': 'walker_stand', 'method': 'dreamer',
-                                            'seed': 0, 'gin_files': ['dreamer']}))
-  assert plot.main(['--logdirs', str(run), '--reference', 'dreamerv3', 'drqv2',
-                    '--out', str(tmp_path / 'f.png')]) == 0
-  printed = {l.split('seeds')[0].split(None, 1)[1].strip(): l
-             for l in capsys.readouterr().out.splitlines() if 'seeds' in l}
+  _write_jsonl(run / 'metrics.jsonl', [{
+      'step': s,
+      'test/return': 100.0
+  } for s in range(0, 100_001, 10_000)])
+  (run / 'run.json').write_text(
+      json.dumps({
+          'task': 'walker_stand',
+          'method': 'dreamer',
+          'seed': 0,
+          'gin_files': ['dreamer']
+      }))
+  assert plot.main([
+      '--logdirs',
+      str(run), '--reference', 'dreamerv3', 'drqv2', '--out',
+      str(tmp_path / 'f.png')
+  ]) == 0
+  printed = {
+      l.split('seeds')[0].split(None, 1)[1].strip(): l
+      for l in capsys.readouterr().out.splitlines()
+      if 'seeds' in l
+  }
   assert set(printed) == {'dreamer', 'DreamerV3 (published)', 'DrQ-v2 (published)'}
   assert 'seeds 10' in printed['DreamerV3 (published)']
   last = float(printed['DreamerV3 (published)'].split()[-3])
@@ -165,12 +201,13 @@ def _write_upstream_logdir(logdir, steps):
   with writer.as_default():
     for i, step in enumerate(steps):
       length = 500  # agent steps: len(episode['reward']) - 1
-      episode = {'image': np.zeros((length + 1, 64, 64, 3), np.uint8),
-                 'action': np.zeros((length + 1, 6), np.float32),
-                 'reward': np.full(length + 1, step / 1e6, np.float32),
-                 'discount': np.ones(length + 1, np.float32)}
-      np.savez_compressed(episodes / f'20200101T0000{i:02d}-{i:032x}-{length + 1}.npz',
-                          **episode)
+      episode = {
+          'image': np.zeros((length + 1, 64, 64, 3), np.uint8),
+          'action': np.zeros((length + 1, 6), np.float32),
+          'reward': np.full(length + 1, step / 1e6, np.float32),
+          'discount': np.ones(length + 1, np.float32)
+      }
+      np.savez_compressed(episodes / f'20200101T0000{i:02d}-{i:032x}-{length + 1}.npz', **episode)
       for prefix in ('train', 'test'):
         metrics = [(f'{prefix}/return', float(episode['reward'].sum())),
                    (f'{prefix}/length', length), ('episodes', i + 1)]
@@ -202,22 +239,34 @@ def test_our_logs_line_up_with_upstreams_real_format(plot, tmp_path, capsys):
     for name in ('model_loss', 'actor_loss', 'fps'):
       log.scalar(name, 1.0)
     log.write(int(step))
-  (ours / 'run.json').write_text(json.dumps(
-      {'task': 'walker_walk', 'method': 'dreamer', 'seed': 0, 'gin_files': ['dreamer']}))
+  (ours / 'run.json').write_text(
+      json.dumps({
+          'task': 'walker_walk',
+          'method': 'dreamer',
+          'seed': 0,
+          'gin_files': ['dreamer']
+      }))
 
   def tags(logdir):
     acc = event_accumulator.EventAccumulator(str(logdir), size_guidance={'tensors': 0})
     acc.Reload()
     return set(acc.Tags()['tensors']) | set(acc.Tags()['scalars'])
 
-  shared = {'sim/train/return', 'sim/train/length', 'sim/test/return', 'sim/test/length',
-            'sim/episodes', 'agent/model_loss', 'agent/actor_loss', 'agent/fps'}
+  shared = {
+      'sim/train/return', 'sim/train/length', 'sim/test/return', 'sim/test/length', 'sim/episodes',
+      'agent/model_loss', 'agent/actor_loss', 'agent/fps'
+  }
   assert shared <= tags(upstream) and shared <= tags(ours)
-  keys = lambda d: {k for row in map(json.loads, (d / 'metrics.jsonl').read_text().splitlines())
-                    for k in row}
+  keys = lambda d: {
+      k for row in map(json.loads, (d / 'metrics.jsonl').read_text().splitlines()) for k in row
+  }
   assert keys(upstream) <= keys(ours)  # the same metrics.jsonl keys, no prefix
-  assert plot.main(['--logdirs', str(ours), '--upstream', str(tmp_path / 'upstream'),
-                    '--out', str(tmp_path / 'f.png')]) == 0
+  assert plot.main([
+      '--logdirs',
+      str(ours), '--upstream',
+      str(tmp_path / 'upstream'), '--out',
+      str(tmp_path / 'f.png')
+  ]) == 0
   printed = [l for l in capsys.readouterr().out.splitlines() if 'seeds' in l]
   assert len(printed) == 2 and all(l.startswith('walker_walk ') for l in printed)  # one panel
   assert all('last step     60000' in l for l in printed)  # the same x: env steps

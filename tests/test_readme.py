@@ -34,8 +34,8 @@ def test_the_readme_has_commands_to_check():
 
 @pytest.mark.parametrize('line', MAKE)
 def test_make_lines_resolve_to_valid_commands(line):
-  result = subprocess.run(['make', '-n', '--no-print-directory'] + shlex.split(line)[1:],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+  result = subprocess.run(['make', '-n', '--no-print-directory'] + shlex.split(line)[1:], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr
   for command in result.stdout.splitlines():
     if '-m mummi_tf.train' in command:
@@ -51,8 +51,8 @@ def test_make_lines_resolve_to_valid_commands(line):
 def test_tool_lines_name_flags_the_tool_has(line):
   words = shlex.split(line)
   tool = ROOT / words[1]
-  result = subprocess.run([sys.executable, str(tool), '--help'], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+  result = subprocess.run([sys.executable, str(tool), '--help'], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   for flag in re.findall(r'(?<![\w-])--[a-z_]+', line):
     assert flag in result.stdout, f'{words[1]} has no {flag}'

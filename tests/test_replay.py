@@ -42,9 +42,11 @@ def test_corrupt_and_truncated_files_are_skipped(tmp_path, caplog):
 def test_quarantine_counts_what_loads_and_moves_the_rest(tmp_path, caplog):
   good = replay_lib.save_episode(tmp_path, make_episode(1, 20))  # 20 rows: 19 steps
   data = good.read_bytes()
-  bad = [tmp_path / ('20200101T000000-' + '0' * 32 + '-20.npz'),
-         tmp_path / ('20200101T000001-' + '1' * 32 + '-20.npz'),
-         tmp_path / ('20200101T000002-' + '2' * 32 + '-999.npz')]  # length != name
+  bad = [
+      tmp_path / ('20200101T000000-' + '0' * 32 + '-20.npz'),
+      tmp_path / ('20200101T000001-' + '1' * 32 + '-20.npz'),
+      tmp_path / ('20200101T000002-' + '2' * 32 + '-999.npz')
+  ]  # length != name
   bad[0].write_bytes(data[:len(data) // 2])
   bad[1].write_bytes(b'')
   bad[2].write_bytes(data)

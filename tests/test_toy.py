@@ -88,9 +88,9 @@ def test_ceiling_camera_image_moves_with_the_robot():
   r0, c0 = robot_centre((-0.5, 0.0))
   r1, c1 = robot_centre((0.5, 0.0))
   r2, c2 = robot_centre((-0.5, 0.6))
-  assert c1 - c0 == pytest.approx(32, abs=2)   # +1 in x = +32 columns at 64 px
+  assert c1 - c0 == pytest.approx(32, abs=2)  # +1 in x = +32 columns at 64 px
   assert abs(r1 - r0) < 1
-  assert r0 - r2 == pytest.approx(0.6 * 32, abs=2)   # y points up
+  assert r0 - r2 == pytest.approx(0.6 * 32, abs=2)  # y points up
   assert abs(c2 - c0) < 1
 
 
@@ -99,7 +99,7 @@ def test_front_and_back_cameras_see_different_walls_and_encode_position():
   env.reset()
   centre = env.set_position((0.0, 0.0))
   front, back = _pixels(centre['front_camera']), _pixels(centre['back_camera'])
-  assert np.abs(front - back).mean() > 20   # different walls, different patterns
+  assert np.abs(front - back).mean() > 20  # different walls, different patterns
 
   def wall_rows(image):
     # Rows whose middle column is neither sky nor ground colour = the wall's height.
@@ -143,17 +143,24 @@ def test_metrics_on_known_latents():
   from mummi_tf.toy import metrics
   rng = np.random.default_rng(0)
   state = rng.uniform(-1, 1, (600, 2))
-  a = state @ np.array([[2.0, 0.5], [-0.3, 1.0]]) + 0.3      # affine image of position
-  b = -state + 0.01 * rng.normal(size=state.shape)           # another one
-  noise = rng.normal(size=state.shape)                       # an uninformative expert
+  a = state @ np.array([[2.0, 0.5], [-0.3, 1.0]]) + 0.3  # affine image of position
+  b = -state + 0.01 * rng.normal(size=state.shape)  # another one
+  noise = rng.normal(size=state.shape)  # an uninformative expert
 
   def embed(means, stds):
-    return {'means': np.stack(means), 'stds': np.stack(stds),
-            'fused_mean': means[0], 'state': state}
+    return {
+        'means': np.stack(means),
+        'stds': np.stack(stds),
+        'fused_mean': means[0],
+        'state': state
+    }
 
   good = embed([a, b], [np.full_like(a, 0.5), np.full_like(b, 0.5)])
-  fit, held = ({k: v[:300] if v.ndim == 2 else v[:, :300] for k, v in good.items()},
-               {k: v[300:] if v.ndim == 2 else v[:, 300:] for k, v in good.items()})
+  fit, held = ({
+      k: v[:300] if v.ndim == 2 else v[:, :300] for k, v in good.items()
+  }, {
+      k: v[300:] if v.ndim == 2 else v[:, 300:] for k, v in good.items()
+  })
   result = metrics.evaluate(fit, held, ('a', 'b'))
   assert result['consistency']['affine_r2'] > 0.99
   assert result['probe_r2']['a'] > 0.99 and result['probe_r2']['b'] > 0.99
@@ -175,8 +182,8 @@ def test_modality_dropping_keeps_at_least_one_expert():
   spec = toy2d.load('toy2d_x_y').observation_spec()
   flags = models.ToyModel(spec, 'elbo_drop')._flags(3000).numpy()
   assert flags.shape == (2, 3000) and set(np.unique(flags)) == {0.0, 1.0}
-  assert flags.sum(0).min() == 1                       # never both dropped
-  np.testing.assert_allclose(flags.mean(1), 2 / 3, atol=0.04)   # {all, only x, only y}
+  assert flags.sum(0).min() == 1  # never both dropped
+  np.testing.assert_allclose(flags.mean(1), 2 / 3, atol=0.04)  # {all, only x, only y}
   assert models.ToyModel(spec, 'elbo')._flags(5).numpy().min() == 1.0
   with pytest.raises(ValueError, match='elbo, elbo_drop, mummi'):
     models.ToyModel(spec, 'reconstruction')
@@ -192,16 +199,18 @@ def toy_cli():
 
 def test_tiny_toy_run_writes_results_and_figures(tmp_path, toy_cli, capsys):
   out = tmp_path / 'toy'
-  code = toy_cli.main(['--out', str(out), '--steps', '3', '--samples', '64',
-                       '--test_samples', '64', '--batch', '16', '--pairs', 'x_y',
-                       '--methods', 'elbo_drop', 'mummi', '--seed', '1'])
+  code = toy_cli.main([
+      '--out',
+      str(out), '--steps', '3', '--samples', '64', '--test_samples', '64', '--batch', '16',
+      '--pairs', 'x_y', '--methods', 'elbo_drop', 'mummi', '--seed', '1'
+  ])
   assert code == 0
   printed = capsys.readouterr().out
   assert '| x_y (x_position, y_position) | mummi |' in printed
   report = json.loads((out / 'results.json').read_text())
   assert set(report['results']) == {'x_y'}
   by_method = report['results']['x_y']
-  assert set(by_method) == {'elbo_drop', 'mummi'}   # 'elbo' = elbo_drop without dropping
+  assert set(by_method) == {'elbo_drop', 'mummi'}  # 'elbo' = elbo_drop without dropping
   for result in by_method.values():
     assert {'distance', 'affine_r2'} <= set(result['consistency'])
     shares = result['precision_share']

@@ -45,8 +45,10 @@ METHODS = ('mummi', 'mummi_b', 'cvrl', 'dreamer', 'mssm_e')
 
 
 def args(logdir, method='mummi', extra=(), task='walker_walk'):
-  result = ['--task', task, '--logdir', str(logdir), '--gin_file', method,
-            '--gin_file', 'quick', '--seed', '3']
+  result = [
+      '--task', task, '--logdir',
+      str(logdir), '--gin_file', method, '--gin_file', 'quick', '--seed', '3'
+  ]
   for binding in TINY + list(extra):
     result += ['--gin_binding', binding]
   return result
@@ -129,8 +131,7 @@ def test_eval_only_and_resume_refusal(mummi_run, capsys):
   assert "made with method 'mummi', not 'cvrl'" in capsys.readouterr().err
 
 
-def test_logdir_alone_evaluates_and_resumes_with_the_runs_own_config(mummi_run, tmp_path,
-                                                                     capsys):
+def test_logdir_alone_evaluates_and_resumes_with_the_runs_own_config(mummi_run, tmp_path, capsys):
   """`--logdir L` needs no --task/--gin_file: run.json and config.gin supply them."""
   logdir = tmp_path / 'copy'
   subprocess.run(['cp', '-r', str(mummi_run), str(logdir)], check=True)
@@ -164,14 +165,14 @@ def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
     (['--steps', '-5'], '--steps must be a finite number of env steps >= 1, got -5.0'),
     (['--steps', 'nan'], '--steps must be a finite number of env steps >= 1, got nan'),
     (['--steps', 'inf'], '--steps must be a finite number of env steps >= 1, got inf'),
-    (['--gin_binding', 'mummi_tf.envs.make.missing = 1.5'],
-     'bad environment option: missing rate 1.5 is outside [0, 1)'),
-    (['--gin_binding', "mummi_tf.envs.make.modalities = ('rgb', 'sonar')"],
-     "unknown modalities ['sonar'] for walker_walk; valid: rgb, depth, touch, state"),
-    (['--gin_binding', "mummi_tf.evaluation.conditions.levels = ('none', 'extreme')"],
-     "unknown missing level 'extreme'; valid: none, train, medium, high"),
-    (['--gin_binding', 'mummi_tf.envs.make.action_repeat = 0'],
-     'action_repeat must be an integer >= 1, got 0'),
+    (['--gin_binding', 'mummi_tf.envs.make.missing = 1.5'
+     ], 'bad environment option: missing rate 1.5 is outside [0, 1)'),
+    (['--gin_binding', "mummi_tf.envs.make.modalities = ('rgb', 'sonar')"
+     ], "unknown modalities ['sonar'] for walker_walk; valid: rgb, depth, touch, state"),
+    (['--gin_binding', "mummi_tf.evaluation.conditions.levels = ('none', 'extreme')"
+     ], "unknown missing level 'extreme'; valid: none, train, medium, high"),
+    (['--gin_binding', 'mummi_tf.envs.make.action_repeat = 0'
+     ], 'action_repeat must be an integer >= 1, got 0'),
 ])
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad, message):
   logdir = tmp_path / 'run'
@@ -203,8 +204,9 @@ def test_unreadable_episodes_are_moved_aside_and_not_counted(mummi_run, tmp_path
   empty = good.with_name('29991231T235959-' + 'e' * 32 + '-61.npz')
   empty.write_bytes(b'')
   assert train.main(args(logdir, extra=['Trainer.steps = 600'])) == 0
-  assert sorted(p.name for p in (logdir / 'episodes' / 'corrupt').iterdir()) == sorted(
-      [truncated.name, empty.name])
+  assert sorted(p.name for p in (logdir / 'episodes' / 'corrupt').iterdir()) == sorted([
+      truncated.name, empty.name
+  ])
   assert caplog.text.count('Moved unreadable episode file') == 2
   # 480 real env steps before, so the run went on to 600 (a name-based count said 720).
   assert replay_lib.count_steps(logdir / 'episodes') * 2 == 600
@@ -223,15 +225,14 @@ def test_a_run_whose_only_episode_is_corrupt_prefills_again(tmp_path):
 
 def test_resume_after_sigkill(tmp_path):
   """kill -9 mid-run, then the same command finishes the run; nothing is lost."""
-  command = [sys.executable, '-m', 'mummi_tf.train'] + args(
-      tmp_path, extra=['Trainer.steps = 720'])
+  command = [sys.executable, '-m', 'mummi_tf.train'] + args(tmp_path, extra=['Trainer.steps = 720'])
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, start_new_session=True)
+  proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
   deadline = time.time() + 240
   while time.time() < deadline:
-    if len(replay_lib.episode_files(tmp_path / 'episodes')) >= 3 and (
-        tmp_path / 'checkpoints' / 'checkpoint').exists():
+    if len(replay_lib.episode_files(
+        tmp_path / 'episodes')) >= 3 and (tmp_path / 'checkpoints' / 'checkpoint').exists():
       break
     time.sleep(0.2)
   os.killpg(proc.pid, signal.SIGKILL)
@@ -250,8 +251,10 @@ def test_resume_after_sigkill(tmp_path):
 def test_table_wiping_short_run_writes_both_cameras(tmp_path):
   if importlib.util.find_spec('robosuite') is None:  # Never import it here (TF process).
     pytest.skip('Table Wiping needs tools/install_robosuite.sh')
-  extra = ['mummi_tf.envs.make.time_limit = 40', 'Trainer.steps = 160', 'Trainer.prefill = 80',
-           'Trainer.train_every = 40', 'Trainer.eval_every = 160', 'Trainer.log_every = 40']
+  extra = [
+      'mummi_tf.envs.make.time_limit = 40', 'Trainer.steps = 160', 'Trainer.prefill = 80',
+      'Trainer.train_every = 40', 'Trainer.eval_every = 160', 'Trainer.log_every = 40'
+  ]
   assert train.main(args(tmp_path, task='table_wiping', extra=extra)) == 0
   episodes = replay_lib.episode_files(tmp_path / 'episodes')
   assert 0 < replay_lib.count_steps(tmp_path / 'episodes') * 2 <= 160  # the last may be open
@@ -281,8 +284,7 @@ import tensorflow
 loaded = sorted({m.split('.')[0] for m in sys.modules} & {'dm_control', 'robosuite'})
 assert not loaded, loaded
 '''
-  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=300)
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -309,8 +311,7 @@ def test_toy2d_world_is_usable_by_the_trainer(tmp_path):
   episode = replay_lib.load_episode(replay_lib.episode_files(tmp_path / 'episodes')[0])
   assert episode['position'].shape == (61, 2) and episode['camera'].dtype == np.uint8
   metrics = merged(read_metrics(tmp_path))
-  assert {'precision_share/position', 'precision_share/camera', 'test/return_high'} <= set(
-      metrics)
+  assert {'precision_share/position', 'precision_share/camera', 'test/return_high'} <= set(metrics)
 
 
 def test_diagnose_tool_reports_behaviour_numbers(mummi_run, capsys):
@@ -340,10 +341,12 @@ def test_a_second_run_on_a_logdir_in_use_is_refused(tmp_path, capsys):
   finally:
     held.close()
   # A run that dies (kill -9) leaves no lock behind.
-  holder = subprocess.Popen([sys.executable, '-c', (
-      'import sys, time; sys.path.insert(0, %r); from mummi_tf import trainer; '
-      'held = trainer.lock_logdir(%r); print("locked", flush=True); time.sleep(60)') % (
-          str(train.REPO), str(tmp_path))], stdout=subprocess.PIPE, text=True)
+  holder = subprocess.Popen([
+      sys.executable, '-c',
+      ('import sys, time; sys.path.insert(0, %r); from mummi_tf import trainer; '
+       'held = trainer.lock_logdir(%r); print("locked", flush=True); time.sleep(60)') %
+      (str(train.REPO), str(tmp_path))
+  ], stdout=subprocess.PIPE, text=True)
   assert holder.stdout.readline().strip() == 'locked'
   with pytest.raises(train.UsageError, match='in use by another run'):
     trainer.lock_logdir(tmp_path)
@@ -422,8 +425,9 @@ def test_a_crash_in_evaluation_keeps_the_round_and_the_redo_replaces_it(tmp_path
 
 def test_upstream_task_names_and_the_upstream_config():
   """`--task dmc_walker_walk --gin_file dreamer_upstream` is upstream's experiment."""
-  parsed = train.parse_args(['--task', 'dmc_walker_walk', '--logdir', 'unused',
-                             '--gin_file', 'dreamer_upstream'])
+  parsed = train.parse_args([
+      '--task', 'dmc_walker_walk', '--logdir', 'unused', '--gin_file', 'dreamer_upstream'
+  ])
   train.configure(parsed)
   assert parsed.task == 'walker_walk'
   query = gin.query_parameter
@@ -444,13 +448,17 @@ def test_upstream_task_names_and_the_upstream_config():
 def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
   """No TF C++ banner, no gin include noise: the summary line is the first output."""
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  command = [sys.executable, '-m', 'mummi_tf.train', '--task', 'toy2d_x_y', '--logdir',
-             str(tmp_path / 'run'), '--gin_files', 'dreamer', '--gin_bindings',
-             'Trainer.prefill = 100', '--steps', '100']
+  command = [
+      sys.executable, '-m', 'mummi_tf.train', '--task', 'toy2d_x_y', '--logdir',
+      str(tmp_path / 'run'), '--gin_files', 'dreamer', '--gin_bindings', 'Trainer.prefill = 100',
+      '--steps', '100'
+  ]
   result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
-  lines = [l for l in (result.stderr + result.stdout).replace('\r', '\n').splitlines()
-           if l.strip() and 'step/s' not in l and '%|' not in l]
+  lines = [
+      l for l in (result.stderr + result.stdout).replace('\r', '\n').splitlines()
+      if l.strip() and 'step/s' not in l and '%|' not in l
+  ]
   assert lines and lines[0].startswith(
       f'toy2d_x_y · dreamer · {tmp_path / "run"} · fresh · '), lines[:3]
   for noise in ('I0000', 'E0000', 'oneDNN', 'cuInit', 'Path not found'):
@@ -460,8 +468,9 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
 
 def test_the_state_setting_trains_on_proprioception_in_symlog_space(tmp_path):
   """gin/state.gin: the suite's state as the only modality, fed as symlog(x)."""
-  assert train.main(args(tmp_path, 'dreamer', extra=['Trainer.eval_every = 480'],
-                         task='walker_stand') + ['--gin_file', 'state']) == 0
+  assert train.main(
+      args(tmp_path, 'dreamer', extra=['Trainer.eval_every = 480'], task='walker_stand') +
+      ['--gin_file', 'state']) == 0
   run = json.loads((tmp_path / 'run.json').read_text())
   assert set(run['obs_spec']) >= {'state', 'state_flag'} and 'rgb' not in run['obs_spec']
   assert 'WorldModel.symlog_vectors = True' in (tmp_path / 'config.gin').read_text()

@@ -15,7 +15,6 @@ import pathlib
 import sys
 
 import gin
-import numpy as np
 
 
 def main(argv=None):
@@ -52,8 +51,11 @@ def main(argv=None):
   replay = replay_lib.Replay(args.logdir / 'episodes', seed=args.seed)
   batch = replay.sample(args.batch, args.length)
   batch = {k: v for k, v in batch.items() if v.dtype != object}
-  result = {'checkpoint_step': step, **diagnostics.behaviour(agent, batch),
-            **diagnostics.openloop(agent, batch)}
+  result = {
+      'checkpoint_step': step,
+      **diagnostics.behaviour(agent, batch),
+      **diagnostics.openloop(agent, batch)
+  }
   print(json.dumps({k: round(float(v), 4) for k, v in result.items()}, indent=1))
   return 0
 

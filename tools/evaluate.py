@@ -34,18 +34,25 @@ def evaluate_logdir(logdir, episodes):
 
 def tabulate(results):
   """``{(task, method, condition): [returns]}`` → CSV rows and a Table I markdown."""
-  rows = [{'task': t, 'method': m, 'condition': c, 'mean': np.mean(r), 'std': np.std(r),
-           'episodes': len(r)} for (t, m, c), r in sorted(results.items())]
+  rows = [{
+      'task': t,
+      'method': m,
+      'condition': c,
+      'mean': np.mean(r),
+      'std': np.std(r),
+      'episodes': len(r)
+  } for (t, m, c), r in sorted(results.items())]
   methods = sorted({m for _, m, _ in results})
-  lines = ['| task | missing data | ' + ' | '.join(methods) + ' |',
-           '|---|---|' + '---|' * len(methods)]
+  lines = [
+      '| task | missing data | ' + ' | '.join(methods) + ' |', '|---|---|' + '---|' * len(methods)
+  ]
   cells = collections.defaultdict(dict)
   for row in rows:
-    cells[(row['task'], row['condition'])][row['method']] = (
-        f"{row['mean']:.1f} ± {row['std']:.1f}")
+    cells[(row['task'],
+           row['condition'])][row['method']] = (f"{row['mean']:.1f} ± {row['std']:.1f}")
   for (task, condition), by_method in cells.items():
-    lines.append(f'| {task} | {condition} | ' +
-                 ' | '.join(by_method.get(m, '—') for m in methods) + ' |')
+    lines.append(f'| {task} | {condition} | ' + ' | '.join(by_method.get(m, '—') for m in methods) +
+                 ' |')
   return rows, '\n'.join(lines) + '\n'
 
 

@@ -32,19 +32,18 @@ import numpy as np
 
 # Names under which a metric appears in the supported log formats.
 _ALIASES = {
-    'test/return': ('test/return', 'sim/test/return', 'scalars/test/return',
-                    'eval/return', 'eval_return', 'scalars/eval_return',
-                    'eval_episode/score'),
-    'train/return': ('train/return', 'sim/train/return', 'scalars/train/return',
-                     'train_return', 'scalars/train_return', 'episode/score'),
+    'test/return': ('test/return', 'sim/test/return', 'scalars/test/return', 'eval/return',
+                    'eval_return', 'scalars/eval_return', 'eval_episode/score'),
+    'train/return': ('train/return', 'sim/train/return', 'scalars/train/return', 'train_return',
+                     'scalars/train_return', 'episode/score'),
 }
 
 Run = collections.namedtuple('Run', 'path task method seed source steps values')
 
 # Published DMC-vision curves per seed (DreamerV3's repository, MIT; source, commit, units
 # and the conversion are recorded in the file itself).
-REFERENCE_FILE = (pathlib.Path(__file__).resolve().parents[1] / 'docs' / 'reference' /
-                  'dmc_vision_curves.json')
+REFERENCE_FILE = (
+    pathlib.Path(__file__).resolve().parents[1] / 'docs' / 'reference' / 'dmc_vision_curves.json')
 REFERENCE_LABELS = {'dreamerv3': 'DreamerV3 (published)', 'drqv2': 'DrQ-v2 (published)'}
 
 
@@ -66,7 +65,7 @@ def read_jsonl(path, metric):
       try:
         row = json.loads(line)
       except json.JSONDecodeError:
-        continue   # a line cut short by a crash
+        continue  # a line cut short by a crash
       if 'step' not in row:
         continue
       for name in names:
@@ -87,8 +86,10 @@ def read_events(paths, metric):
   points = {}
   for path in paths:
     acc = event_accumulator.EventAccumulator(
-        str(path), size_guidance={event_accumulator.SCALARS: 0,
-                                  event_accumulator.TENSORS: 0})
+        str(path), size_guidance={
+            event_accumulator.SCALARS: 0,
+            event_accumulator.TENSORS: 0
+        })
     acc.Reload()
     tags = acc.Tags()
     for name in names:
@@ -145,7 +146,7 @@ def load_runs(entries, metric, source, layout, task=None):
         steps, values = read_jsonl(run_dir / 'metrics.jsonl', metric)
       else:
         steps, values = np.zeros(0, np.int64), np.zeros(0)
-      if not len(steps):   # upstream runs that only kept TensorBoard events
+      if not len(steps):  # upstream runs that only kept TensorBoard events
         events = sorted(run_dir.glob('events.out.tfevents.*'))
         if events:
           steps, values = read_events(events, metric)
@@ -156,8 +157,10 @@ def load_runs(entries, metric, source, layout, task=None):
       method = label or info.get('method') or source
       if source == 'upstream' and not label:
         method = f'{method} (upstream)'
-      runs.append(Run(str(run_dir), normalise_task(task or info.get('task', 'task')),
-                      method, str(info.get('seed', '0')), source, steps, values))
+      runs.append(
+          Run(
+              str(run_dir), normalise_task(task or info.get('task', 'task')), method,
+              str(info.get('seed', '0')), source, steps, values))
   return runs
 
 
@@ -188,9 +191,10 @@ def load_reference(names, tasks, max_step, path=REFERENCE_FILE):
         steps = np.asarray(curve['steps'], np.int64)
         keep = steps <= max_step
         if keep.sum() >= 2:
-          runs.append(Run(f'{path}:{name}', task, REFERENCE_LABELS.get(name, name),
-                          str(curve['seed']), 'reference', steps[keep],
-                          np.asarray(curve['returns'], np.float64)[keep]))
+          runs.append(
+              Run(f'{path}:{name}', task, REFERENCE_LABELS.get(name, name), str(curve['seed']),
+                  'reference', steps[keep],
+                  np.asarray(curve['returns'], np.float64)[keep]))
   return runs
 
 
@@ -270,9 +274,10 @@ def main(argv=None):
   parser.add_argument('--smoothing', type=float, default=0.9)
   parser.add_argument('--layout', default='task/method/seed')
   parser.add_argument('--task', default=None, help='one task name for every run')
-  parser.add_argument('--reference', nargs='*', default=[], choices=sorted(REFERENCE_LABELS),
-                      help='published DMC-vision curves drawn behind ours (mean ± std over '
-                           'seeds), up to the longest of our runs')
+  parser.add_argument(
+      '--reference', nargs='*', default=[], choices=sorted(REFERENCE_LABELS),
+      help='published DMC-vision curves drawn behind ours (mean ± std over '
+      'seeds), up to the longest of our runs')
   args = parser.parse_args(argv)
   if not args.logdirs and not args.upstream:
     parser.error('give at least one run with --logdirs or --upstream')

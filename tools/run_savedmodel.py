@@ -89,17 +89,19 @@ def main(argv=None):
   parser.add_argument('--model', required=True, help='exported SavedModel folder')
   parser.add_argument('--episodes', type=int, default=1)
   parser.add_argument('--drop', default=None, help='modality to drop mid-episode')
-  parser.add_argument('--drop_at', type=int, default=None,
-                      help='agent step of the drop (default 250: half of a paper '
-                      'episode, 1000 env steps at action repeat 2)')
+  parser.add_argument(
+      '--drop_at', type=int, default=None,
+      help='agent step of the drop (default 250: half of a paper '
+      'episode, 1000 env steps at action repeat 2)')
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--bench', type=int, default=0,
                       help='time this many steps at batch 1 instead of running')
   args = parser.parse_args(argv)
   model, meta = load(args.model)
   if args.drop is not None and args.drop not in meta['modalities']:
-    print(f'run_savedmodel: error: --drop {args.drop!r} is not a modality of the '
-          f'model; valid: {", ".join(sorted(meta["modalities"]))}', file=sys.stderr)
+    print(
+        f'run_savedmodel: error: --drop {args.drop!r} is not a modality of the '
+        f'model; valid: {", ".join(sorted(meta["modalities"]))}', file=sys.stderr)
     return 2
   if args.bench:
     median, p90, cpu = bench(model, meta, args.bench)
@@ -107,8 +109,8 @@ def main(argv=None):
           f'CPU time {cpu:.2f} ms/step (mpc={meta["mpc"]})')
     return 0
   from mummi_tf import envs  # TF-free; the environment runs in a worker process.
-  env = envs.make(meta['task'], modalities=sorted(meta['modalities']),
-                  missing='none', seed=args.seed)
+  env = envs.make(meta['task'], modalities=sorted(meta['modalities']), missing='none',
+                  seed=args.seed)
   try:
     for episode in range(args.episodes):
       drop_at = 250 if args.drop_at is None else args.drop_at

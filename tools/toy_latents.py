@@ -47,10 +47,10 @@ def main(argv=None):
 
   from mummi_tf.toy import experiment
   start = time.time()
-  report = experiment.run(
-      args.pairs, args.methods, args.out, steps=args.steps, samples=args.samples,
-      test_samples=args.test_samples, batch=args.batch, seed=args.seed,
-      latent=args.latent, lr=args.lr, log=lambda s: print(s, flush=True))
+  report = experiment.run(args.pairs, args.methods, args.out, steps=args.steps,
+                          samples=args.samples, test_samples=args.test_samples, batch=args.batch,
+                          seed=args.seed, latent=args.latent, lr=args.lr,
+                          log=lambda s: print(s, flush=True))
   print()
   print(experiment.table(report))
   print(f'\nwrote {os.path.join(args.out, "results.json")} and '

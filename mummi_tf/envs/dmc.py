@@ -22,28 +22,28 @@ DEFAULT_MODALITIES = ('rgb', 'depth', 'touch')  # the paper's
 
 
 def check(task, modalities):
-    """The requested modalities (None: all) of `task`; ValueError naming the valid ones."""
-    if task not in TASKS:
-        raise ValueError(f'unknown Natural MuJoCo task {task!r}; valid: {", ".join(TASKS)}')
-    modalities = DEFAULT_MODALITIES if modalities is None else tuple(modalities)
-    bad = [m for m in modalities if m not in MODALITIES]
-    if bad or not modalities:
-        raise ValueError(f'unknown modalities {bad} for {task}; valid: {", ".join(MODALITIES)}')
-    return modalities
+  """The requested modalities (None: all) of `task`; ValueError naming the valid ones."""
+  if task not in TASKS:
+    raise ValueError(f'unknown Natural MuJoCo task {task!r}; valid: {", ".join(TASKS)}')
+  modalities = DEFAULT_MODALITIES if modalities is None else tuple(modalities)
+  bad = [m for m in modalities if m not in MODALITIES]
+  if bad or not modalities:
+    raise ValueError(f'unknown modalities {bad} for {task}; valid: {", ".join(MODALITIES)}')
+  return modalities
 
 
 @gin.configurable(module='mummi_tf.envs.dmc')
 def load(task, *, size=(64, 64), modalities=None, seed=None, camera=0, shadows=True,
          background='photos', split='train', depth_range=2.5):
-    """The raw Natural MuJoCo env of `task` (suite-module contract, docs/ARCHITECTURE.md).
+  """The raw Natural MuJoCo env of `task` (suite-module contract, docs/ARCHITECTURE.md).
 
     Args beyond the contract's: camera (id or name), shadows (True: faithful; False renders
     several times faster), background ('photos' | 'none' | a folder, see backgrounds.py),
     split ('train' | 'test' backgrounds), depth_range (depth clip distance in units of the
     model's extent).
     """
-    check(task, modalities)  # Before dm_control is imported.
-    from mummi_tf.envs import natural_mujoco  # dm_control: worker processes only.
-    return natural_mujoco.NaturalMujoco(
-        task, size=size, modalities=modalities, seed=seed, camera=camera, shadows=shadows,
-        background=background, split=split, depth_range=depth_range)
+  check(task, modalities)  # Before dm_control is imported.
+  from mummi_tf.envs import natural_mujoco  # dm_control: worker processes only.
+  return natural_mujoco.NaturalMujoco(task, size=size, modalities=modalities, seed=seed,
+                                      camera=camera, shadows=shadows, background=background,
+                                      split=split, depth_range=depth_range)

@@ -30,16 +30,16 @@ import numpy as np
 
 # Width of a joint in qpos / qvel, keyed by the integer value of mujoco.mjtJoint.
 _QPOS_WIDTH = {
-  int(mujoco.mjtJoint.mjJNT_FREE): 7,
-  int(mujoco.mjtJoint.mjJNT_BALL): 4,
-  int(mujoco.mjtJoint.mjJNT_SLIDE): 1,
-  int(mujoco.mjtJoint.mjJNT_HINGE): 1,
+    int(mujoco.mjtJoint.mjJNT_FREE): 7,
+    int(mujoco.mjtJoint.mjJNT_BALL): 4,
+    int(mujoco.mjtJoint.mjJNT_SLIDE): 1,
+    int(mujoco.mjtJoint.mjJNT_HINGE): 1,
 }
 _QVEL_WIDTH = {
-  int(mujoco.mjtJoint.mjJNT_FREE): 6,
-  int(mujoco.mjtJoint.mjJNT_BALL): 3,
-  int(mujoco.mjtJoint.mjJNT_SLIDE): 1,
-  int(mujoco.mjtJoint.mjJNT_HINGE): 1,
+    int(mujoco.mjtJoint.mjJNT_FREE): 6,
+    int(mujoco.mjtJoint.mjJNT_BALL): 3,
+    int(mujoco.mjtJoint.mjJNT_SLIDE): 1,
+    int(mujoco.mjtJoint.mjJNT_HINGE): 1,
 }
 
 #: Names of the patches applied in this process (filled by :func:`apply`).

@@ -181,8 +181,8 @@ def decimated_model(xml, cell, min_faces=1000):
   spec = mujoco.MjSpec.from_string(xml)
   visual_only = np.ones(full.nmesh, bool)
   for g in range(full.ngeom):
-    if full.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH and (
-        full.geom_contype[g] or full.geom_conaffinity[g]):
+    if full.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH and (full.geom_contype[g] or
+                                                            full.geom_conaffinity[g]):
       visual_only[full.geom_dataid[g]] = False
   before = after = 0
   for mesh in spec.meshes:
@@ -216,7 +216,6 @@ def _wipe_class(robosuite, config):
   from robosuite.utils.binding_utils import MjSim  # pylint: disable=import-outside-toplevel
 
   class _FastRenderWipe(robosuite.environments.manipulation.wipe.Wipe):
-
     def _initialize_sim(self, xml_string=None):
       if not render_mesh_cell:
         super()._initialize_sim(xml_string)
@@ -242,7 +241,6 @@ def _wipe_class(robosuite, config):
 
 class TableWiping(dm_env.Environment):
   """robosuite ``Wipe`` as a ``dm_env.Environment`` emitting camera modalities and state."""
-
   def __init__(self, config, size=(64, 64), modalities=None, seed=None):
     modalities = check('table_wiping', modalities)
     size = tuple(int(s) for s in size)
@@ -255,18 +253,16 @@ class TableWiping(dm_env.Environment):
     self._image_keys = {m: f'{cameras[m]}_image' for m in modalities}
 
     robosuite = _import_robosuite()
-    controller = robosuite.load_composite_controller_config(
-        controller=config.controller, robot=config.robot)
+    controller = robosuite.load_composite_controller_config(controller=config.controller,
+                                                            robot=config.robot)
     wipe = _wipe_class(robosuite, config)
-    self._base = wipe(
-        robots=config.robot, controller_configs=controller,
-        use_camera_obs=True, use_object_obs=True,
-        reward_scale=config.reward_scale, reward_shaping=config.reward_shaping,
-        has_renderer=False, has_offscreen_renderer=True,
-        control_freq=config.control_freq, horizon=int(config.horizon),
-        hard_reset=config.hard_reset,
-        camera_names=[cameras[m] for m in modalities],
-        camera_heights=size[0], camera_widths=size[1], seed=seed)
+    self._base = wipe(robots=config.robot, controller_configs=controller, use_camera_obs=True,
+                      use_object_obs=True, reward_scale=config.reward_scale,
+                      reward_shaping=config.reward_shaping, has_renderer=False,
+                      has_offscreen_renderer=True, control_freq=config.control_freq, horizon=int(
+                          config.horizon), hard_reset=config.hard_reset, camera_names=[
+                              cameras[m] for m in modalities
+                          ], camera_heights=size[0], camera_widths=size[1], seed=seed)
     self._env = self._base
     if config.domain_randomization:
       from robosuite.wrappers import domain_randomization_wrapper as dr  # pylint: disable=import-outside-toplevel
@@ -276,16 +272,13 @@ class TableWiping(dm_env.Environment):
       dynamics = dict(dr.DEFAULT_DYNAMICS_ARGS, randomize_position=False,
                       randomize_quaternion=False)
       self._env = dr.DomainRandomizationWrapper(
-          self._base, seed=seed, randomize_color=False,
-          randomize_camera=config.randomize_camera,
+          self._base, seed=seed, randomize_color=False, randomize_camera=config.randomize_camera,
           randomize_lighting=config.randomize_lighting,
-          randomize_dynamics=config.randomize_dynamics,
-          dynamics_randomization_args=dynamics,
-          randomize_on_reset=True,
-          randomize_every_n_steps=int(config.randomize_every_n_steps))
+          randomize_dynamics=config.randomize_dynamics, dynamics_randomization_args=dynamics,
+          randomize_on_reset=True, randomize_every_n_steps=int(config.randomize_every_n_steps))
     low, high = self._base.action_spec
-    self._action_spec = specs.BoundedArray(
-        low.shape, np.float32, low.astype(np.float32), high.astype(np.float32), name='action')
+    self._action_spec = specs.BoundedArray(low.shape, np.float32, low.astype(np.float32),
+                                           high.astype(np.float32), name='action')
     self._state_size = None
     self._need_reset = True
 
@@ -378,15 +371,13 @@ def load(task, *, size=(64, 64), modalities=None, seed=None, robot='Panda', cont
   if task not in TASKS:
     raise ValueError(f'Unknown robosuite task {task!r}; valid: {", ".join(TASKS)}.')
   config = WipeConfig(
-      robot=robot, controller=controller, control_freq=float(control_freq),
-      horizon=int(horizon), reward_scale=reward_scale, reward_shaping=bool(reward_shaping),
-      workspace_camera=workspace_camera, hand_camera=hand_camera,
-      hard_reset=bool(hard_reset), multisample=bool(multisample),
-      render_slices=int(render_slices), render_stacks=int(render_stacks),
-      render_mesh_cell=float(render_mesh_cell),
-      domain_randomization=bool(domain_randomization),
-      randomize_camera=bool(randomize_camera), randomize_lighting=bool(randomize_lighting),
-      randomize_dynamics=bool(randomize_dynamics),
+      robot=robot, controller=controller, control_freq=float(control_freq), horizon=int(horizon),
+      reward_scale=reward_scale, reward_shaping=bool(reward_shaping),
+      workspace_camera=workspace_camera, hand_camera=hand_camera, hard_reset=bool(hard_reset),
+      multisample=bool(multisample), render_slices=int(render_slices),
+      render_stacks=int(render_stacks), render_mesh_cell=float(render_mesh_cell),
+      domain_randomization=bool(domain_randomization), randomize_camera=bool(randomize_camera),
+      randomize_lighting=bool(randomize_lighting), randomize_dynamics=bool(randomize_dynamics),
       randomize_every_n_steps=int(randomize_every_n_steps))
   return TableWiping(config, size=size, modalities=modalities, seed=seed)
 
@@ -414,6 +405,7 @@ def benchmark(num_steps=50, seed=0, **load_kwargs):
         return fn(*args, **kwargs)
       finally:
         spent[bucket] += time.perf_counter() - start
+
     return wrapper
 
   for name in ('step', 'step1', 'step2', 'forward'):
@@ -438,6 +430,12 @@ def benchmark(num_steps=50, seed=0, **load_kwargs):
   step_ms = 1e3 * total / num_steps
   physics_ms = 1e3 * spent['physics'] / num_steps
   render_ms = 1e3 * spent['render'] / num_steps
-  return {'reset_ms': reset_ms, 'step_ms': step_ms, 'physics_ms': physics_ms,
-          'render_ms': render_ms, 'bookkeeping_ms': step_ms - physics_ms - render_ms,
-          'steps_per_s': 1e3 / step_ms, 'cpu_step_ms': 1e3 * cpu_total / num_steps}
+  return {
+      'reset_ms': reset_ms,
+      'step_ms': step_ms,
+      'physics_ms': physics_ms,
+      'render_ms': render_ms,
+      'bookkeeping_ms': step_ms - physics_ms - render_ms,
+      'steps_per_s': 1e3 / step_ms,
+      'cpu_step_ms': 1e3 * cpu_total / num_steps
+  }

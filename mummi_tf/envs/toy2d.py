@@ -50,7 +50,6 @@ TASK_MODALITIES = {
 }
 
 
-
 def check(task, modalities=None):
   """The requested modalities (None: all) of ``task``; ValueError naming the valid ones."""
   if task not in TASK_MODALITIES:
@@ -73,17 +72,14 @@ _ROBOT = np.array([0.85, 0.1, 0.1])
 _SKY = np.array([0.75, 0.85, 0.95])
 _GROUND = np.array([0.35, 0.3, 0.25])
 # Per wall (north, south, east, west): phase offsets of the sinusoidal colour pattern.
-_WALL_PHASES = np.array([[0.0, 2.1, 4.2], [1.0, 3.5, 5.5],
-                         [2.5, 0.5, 1.5], [4.0, 5.0, 0.2]])
+_WALL_PHASES = np.array([[0.0, 2.1, 4.2], [1.0, 3.5, 5.5], [2.5, 0.5, 1.5], [4.0, 5.0, 0.2]])
 _WALL_FREQ = np.array([3.0, 5.0, 2.0])
 
 
 class Toy2DWorld(dm_env.Environment):
   """A point robot in ``[-1, 1]^2`` seen by one of the paper's sensor pairs."""
-
-  def __init__(self, task, size=(64, 64), modalities=None, seed=None,
-               step_size=0.1, robot_radius=0.12, sensor_noise=0.01,
-               pixel_noise=2.0, fov=90.0, goal=(0.5, 0.5)):
+  def __init__(self, task, size=(64, 64), modalities=None, seed=None, step_size=0.1,
+               robot_radius=0.12, sensor_noise=0.01, pixel_noise=2.0, fov=90.0, goal=(0.5, 0.5)):
     modalities = check(task, modalities)
     size = tuple(int(s) for s in size)
     if len(size) != 2 or min(size) < 8:
@@ -148,8 +144,8 @@ class Toy2DWorld(dm_env.Environment):
     return self._observation()
 
   def _reward(self):
-    d2 = float(np.sum((self._pos - self._goal) ** 2))
-    return np.float32(np.exp(-d2 / (2 * 0.25 ** 2)))
+    d2 = float(np.sum((self._pos - self._goal)**2))
+    return np.float32(np.exp(-d2 / (2 * 0.25**2)))
 
   def _observation(self):
     obs = {}
@@ -161,8 +157,7 @@ class Toy2DWorld(dm_env.Environment):
       elif m == 'back_camera':
         obs[m] = self._to_uint8(render_raycast(self._pos, -np.pi / 2, self._size, self._fov))
       else:
-        value = {'position': self._pos, 'x_position': self._pos[:1],
-                 'y_position': self._pos[1:]}[m]
+        value = {'position': self._pos, 'x_position': self._pos[:1], 'y_position': self._pos[1:]}[m]
         noise = self._rng.normal(0.0, self._sensor_noise, size=value.shape)
         obs[m] = (value + noise).astype(np.float32)
     obs['state'] = self._pos.astype(np.float32)
@@ -178,12 +173,12 @@ class Toy2DWorld(dm_env.Environment):
 def render_ceiling(pos, size, radius):
   """Top-down view of the square, (H, W, 3) float in [0, 1]; y points up."""
   h, w = size
-  ys = 1.0 - (np.arange(h) + 0.5) * 2.0 / h   # row 0 is the top (y = +1)
+  ys = 1.0 - (np.arange(h) + 0.5) * 2.0 / h  # row 0 is the top (y = +1)
   xs = -1.0 + (np.arange(w) + 0.5) * 2.0 / w
   gx, gy = np.meshgrid(xs, ys)
   grid = (np.abs(((gx + 1) * 2) % 1.0 - 0.5) > 0.46) | (np.abs(((gy + 1) * 2) % 1.0 - 0.5) > 0.46)
   image = np.where(grid[..., None], _GRID, _FLOOR)
-  dist = np.sqrt((gx - pos[0]) ** 2 + (gy - pos[1]) ** 2)
+  dist = np.sqrt((gx - pos[0])**2 + (gy - pos[1])**2)
   pixel = 2.0 / min(h, w)
   cover = np.clip((radius - dist) / pixel + 0.5, 0.0, 1.0)[..., None]
   return image * (1 - cover) + _ROBOT * cover
@@ -191,7 +186,7 @@ def render_ceiling(pos, size, radius):
 
 def _wall_colour(wall, u):
   """Colour (N, 3) of wall ``wall`` (0 N, 1 S, 2 E, 3 W) at coordinate ``u`` in [-1, 1]."""
-  phase = _WALL_PHASES[wall]   # (N, 3)
+  phase = _WALL_PHASES[wall]  # (N, 3)
   return 0.5 + 0.45 * np.sin(_WALL_FREQ * u[:, None] + phase)
 
 
@@ -203,7 +198,7 @@ def render_raycast(pos, heading, size, fov):
   changes continuously with the position).
   """
   h, w = size
-  offsets = fov * (0.5 - (np.arange(w) + 0.5) / w)   # left column looks left
+  offsets = fov * (0.5 - (np.arange(w) + 0.5) / w)  # left column looks left
   angles = heading + offsets
   dx, dy = np.cos(angles), np.sin(angles)
   big = 1e9
@@ -215,10 +210,10 @@ def render_raycast(pos, heading, size, fov):
   hx, hy = pos[0] + dist * dx, pos[1] + dist * dy
   wall = np.where(hit_y, np.where(dy > 0, 0, 1), np.where(dx > 0, 2, 3))
   u = np.where(hit_y, hx, hy)
-  colour = _wall_colour(wall, u)                     # (W, 3)
+  colour = _wall_colour(wall, u)  # (W, 3)
   perp = np.maximum(dist * np.cos(offsets), 1e-3)
-  half = 0.25 * h / perp                             # half wall height in rows
-  rows = (np.arange(h) + 0.5) - h / 2.0              # row offset from the horizon
+  half = 0.25 * h / perp  # half wall height in rows
+  rows = (np.arange(h) + 0.5) - h / 2.0  # row offset from the horizon
   cover = np.clip(half[None, :] - np.abs(rows)[:, None] + 0.5, 0.0, 1.0)[..., None]
   background = np.where((rows < 0)[:, None, None], _SKY, _GROUND)
   background = np.broadcast_to(background, (h, w, 3))

@@ -14,9 +14,9 @@ import numpy as np
 from mummi_tf.envs import toy2d
 
 PAIRS = {
-    'position_camera': 'toy2d_position_camera',   # paper Fig. 1
-    'front_back': 'toy2d_front_back',             # paper Fig. 19
-    'x_y': 'toy2d_x_y',                           # paper Fig. 20
+    'position_camera': 'toy2d_position_camera',  # paper Fig. 1
+    'front_back': 'toy2d_front_back',  # paper Fig. 19
+    'x_y': 'toy2d_x_y',  # paper Fig. 20
 }
 
 
@@ -52,4 +52,3 @@ def generate(pair, samples, *, size=(64, 64), seed=0, episode_length=100, **env_
         break
       step = env.step(rng.uniform(-1.0, 1.0, size=2).astype(np.float32))
   return data
-

@@ -24,8 +24,7 @@ def observation_spec(pair, size):
   return toy2d.load(toy_data.check_pair(pair), size=size).observation_spec()
 
 
-def train_and_score(pair, method, train, fit, test, *, steps, batch, seed, size,
-                    **model_kw):
+def train_and_score(pair, method, train, fit, test, *, steps, batch, seed, size, **model_kw):
   """Trains one model; returns (metrics dict, test embedding)."""
   keras.utils.set_random_seed(seed)
   model = models.ToyModel(observation_spec(pair, size), method, **model_kw)
@@ -36,14 +35,18 @@ def train_and_score(pair, method, train, fit, test, *, steps, batch, seed, size,
   test_embed = dict(model.embed(test), state=test['state'])
   result = toy_metrics.evaluate(fit_embed, test_embed, model.modalities)
   result['train_seconds'] = seconds
-  result['model'] = {'kl_weight': model.kl_weight, 'free_nats': model.free_nats,
-                     'decoder_std': model.decoder_std, 'latent': model.latent}
+  result['model'] = {
+      'kl_weight': model.kl_weight,
+      'free_nats': model.free_nats,
+      'decoder_std': model.decoder_std,
+      'latent': model.latent
+  }
   result['final_loss'] = history[-1]
   return result, test_embed
 
 
-def run(pairs, methods, out, *, steps=1200, samples=4000, test_samples=1000, batch=64,
-        seed=0, episode_length=20, size=(64, 64), log=print, **model_kw):
+def run(pairs, methods, out, *, steps=1200, samples=4000, test_samples=1000, batch=64, seed=0,
+        episode_length=20, size=(64, 64), log=print, **model_kw):
   for pair in pairs:
     toy_data.check_pair(pair)
   for method in methods:
@@ -51,24 +54,25 @@ def run(pairs, methods, out, *, steps=1200, samples=4000, test_samples=1000, bat
       raise ValueError(f'Unknown toy method {method!r}; valid: {", ".join(models.METHODS)}.')
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
-  settings = dict(pairs=list(pairs), methods=list(methods), steps=steps, samples=samples,
-                  test_samples=test_samples, batch=batch, seed=seed,
-                  episode_length=episode_length, size=list(size),
-                  **{k: v for k, v in model_kw.items()})
+  settings = dict(
+      pairs=list(pairs), methods=list(methods), steps=steps, samples=samples,
+      test_samples=test_samples, batch=batch, seed=seed, episode_length=episode_length,
+      size=list(size), **{
+          k: v for k, v in model_kw.items()
+      })
   results, figure_names = {}, {}
   for pair in pairs:
     start = time.time()
-    train = toy_data.generate(pair, samples, size=size, seed=seed,
-                               episode_length=episode_length)
+    train = toy_data.generate(pair, samples, size=size, seed=seed, episode_length=episode_length)
     test = toy_data.generate(pair, test_samples, size=size, seed=seed + 10_000,
-                              episode_length=episode_length)
+                             episode_length=episode_length)
     # Probes and affine maps are fitted on (part of) the training data.
     fit = {k: v[:min(len(v), 2000)] for k, v in train.items()}
     log(f'[{pair}] data: {samples} + {test_samples} samples in {time.time() - start:.1f}s')
     results[pair], panels = {}, {}
     for method in methods:
-      result, embedding = train_and_score(pair, method, train, fit, test, steps=steps,
-                                          batch=batch, seed=seed, size=size, **model_kw)
+      result, embedding = train_and_score(pair, method, train, fit, test, steps=steps, batch=batch,
+                                          seed=seed, size=size, **model_kw)
       results[pair][method] = result
       panels[method] = dict(embedding=embedding, state=test['state'], metrics=result)
       log(f'[{pair}] {method}: {result["train_seconds"]:.0f}s  ' + summary_line(result))
@@ -86,17 +90,18 @@ def summary_line(result):
   probe = result['probe_r2']
   names = [k for k in share if k != 'prior']
   return (f'distance {result["consistency"]["distance"]:.2f}  '
-          f'affine R² {result["consistency"]["affine_r2"]:.2f}  '
-          + '  '.join(f'share[{n}] {share[n]:.3f}' for n in names)
-          + f'  share[prior] {share["prior"]:.3f}  '
-          + '  '.join(f'probe R²[{n}] {probe[n]:.2f}' for n in names + ['fused']))
+          f'affine R² {result["consistency"]["affine_r2"]:.2f}  ' +
+          '  '.join(f'share[{n}] {share[n]:.3f}' for n in names) +
+          f'  share[prior] {share["prior"]:.3f}  ' +
+          '  '.join(f'probe R²[{n}] {probe[n]:.2f}' for n in names + ['fused']))
 
 
 def table(report):
   """Markdown table of a report (one row per pair x method)."""
-  lines = ['| pair | method | distance ↓ | affine R² | share A | share B | share prior '
-           '| probe R² A | probe R² B | probe R² fused |',
-           '|---|---|---|---|---|---|---|---|---|---|']
+  lines = [
+      '| pair | method | distance ↓ | affine R² | share A | share B | share prior '
+      '| probe R² A | probe R² B | probe R² fused |', '|---|---|---|---|---|---|---|---|---|---|'
+  ]
   for pair, by_method in report['results'].items():
     a, b = toy_data.modalities(pair)
     for method, r in by_method.items():

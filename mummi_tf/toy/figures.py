@@ -32,8 +32,7 @@ def latent_figure(path, pair, modalities, panels):
   import matplotlib.pyplot as plt
   a, b = modalities
   methods = list(panels)
-  fig, axes = plt.subplots(len(methods), 4, figsize=(14, 3.4 * len(methods)),
-                           squeeze=False)
+  fig, axes = plt.subplots(len(methods), 4, figsize=(14, 3.4 * len(methods)), squeeze=False)
   for row, method in zip(axes, methods):
     embedding, state = panels[method]['embedding'], panels[method]['state']
     metrics = panels[method].get('metrics', {})
@@ -51,14 +50,15 @@ def latent_figure(path, pair, modalities, panels):
     row[0].set_ylim(-1, 1)
     for ax, z, name in ((row[1], za, a), (row[2], zb, b)):
       ax.scatter(z[:, 0], z[:, 1], c=colours, s=4)
-      ax.set_title(f'{name} expert: share {share.get(name, float("nan")):.2f}, '
-                   f'probe R² {probe.get(name, float("nan")):.2f}', fontsize=9)
+      ax.set_title(
+          f'{name} expert: share {share.get(name, float("nan")):.2f}, '
+          f'probe R² {probe.get(name, float("nan")):.2f}', fontsize=9)
     row[3].scatter(za[:, 0], za[:, 1], c=colours, s=4, marker='o', label=a)
-    row[3].scatter(zb[:, 0], zb[:, 1], c=colours, s=10, marker='x', linewidths=0.6,
-                   label=b)
+    row[3].scatter(zb[:, 0], zb[:, 1], c=colours, s=10, marker='x', linewidths=0.6, label=b)
     cons = metrics.get('consistency', {})
-    row[3].set_title(f'both: distance {cons.get("distance", float("nan")):.2f}, '
-                     f'affine R² {cons.get("affine_r2", float("nan")):.2f}', fontsize=9)
+    row[3].set_title(
+        f'both: distance {cons.get("distance", float("nan")):.2f}, '
+        f'affine R² {cons.get("affine_r2", float("nan")):.2f}', fontsize=9)
     row[3].legend(fontsize=7, loc='upper right')
     for ax in row[1:]:
       ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])

@@ -28,8 +28,8 @@ def r2(pred, target):
   """Coefficient of determination per output column (N, K) -> (K,); 0 where the target
   is constant."""
   target = np.asarray(target, np.float64)
-  sse = np.sum((target - pred) ** 2, 0)
-  sst = np.sum((target - target.mean(0)) ** 2, 0)
+  sse = np.sum((target - pred)**2, 0)
+  sst = np.sum((target - target.mean(0))**2, 0)
   return np.where(sst > 1e-12, 1.0 - sse / np.maximum(sst, 1e-12), 0.0)
 
 
@@ -52,10 +52,10 @@ def probe_r2(fit_x, fit_y, eval_x, eval_y):
 def _variance_weighted_r2(pred, target):
   """R^2 of all columns together (1 - total SSE / total SST)."""
   target = np.asarray(target, np.float64)
-  sst = np.sum((target - target.mean(0)) ** 2)
+  sst = np.sum((target - target.mean(0))**2)
   if sst <= 1e-12:
     return 0.0
-  return float(1.0 - np.sum((target - pred) ** 2) / sst)
+  return float(1.0 - np.sum((target - pred)**2) / sst)
 
 
 def precision_shares(stds):
@@ -82,10 +82,8 @@ def evaluate(fit, held_out, modalities):
   """
   a, b = modalities
   mean_fit, mean_eval = fit['means'], held_out['means']
-  a_to_b = _variance_weighted_r2(linear_fit(mean_fit[0], mean_fit[1])(mean_eval[0]),
-                                 mean_eval[1])
-  b_to_a = _variance_weighted_r2(linear_fit(mean_fit[1], mean_fit[0])(mean_eval[1]),
-                                 mean_eval[0])
+  a_to_b = _variance_weighted_r2(linear_fit(mean_fit[0], mean_fit[1])(mean_eval[0]), mean_eval[1])
+  b_to_a = _variance_weighted_r2(linear_fit(mean_fit[1], mean_fit[0])(mean_eval[1]), mean_eval[0])
   shares, prior = precision_shares(held_out['stds'])
   result = {
       'consistency': {
@@ -94,12 +92,19 @@ def evaluate(fit, held_out, modalities):
           f'affine_r2_{a}_to_{b}': a_to_b,
           f'affine_r2_{b}_to_{a}': b_to_a,
       },
-      'precision_share': {a: float(shares[0]), b: float(shares[1]), 'prior': prior},
+      'precision_share': {
+          a: float(shares[0]),
+          b: float(shares[1]),
+          'prior': prior
+      },
       'probe_r2': {},
       'probe_r2_axes': {},
   }
-  sources = {a: (mean_fit[0], mean_eval[0]), b: (mean_fit[1], mean_eval[1]),
-             'fused': (fit['fused_mean'], held_out['fused_mean'])}
+  sources = {
+      a: (mean_fit[0], mean_eval[0]),
+      b: (mean_fit[1], mean_eval[1]),
+      'fused': (fit['fused_mean'], held_out['fused_mean'])
+  }
   for name, (x_fit, x_eval) in sources.items():
     per_axis = probe_r2(x_fit, fit['state'], x_eval, held_out['state'])
     result['probe_r2'][name] = float(per_axis.mean())

@@ -54,10 +54,8 @@ def _preprocess(x, spec):
 @gin.configurable
 class ToyModel(tf.Module):
   """Encoders, experts, PoE and the method's heads; see the module docstring."""
-
-  def __init__(self, obs_spec, method, latent=2, depth=8, units=128, min_std=0.1,
-               kl_weight=None, free_nats=3.0, decoder_std='learned', lambdas=None, lr=1e-3,
-               clip=100.0):
+  def __init__(self, obs_spec, method, latent=2, depth=8, units=128, min_std=0.1, kl_weight=None,
+               free_nats=3.0, decoder_std='learned', lambdas=None, lr=1e-3, clip=100.0):
     """``obs_spec``: dict of dm_env specs (modalities; ``state`` and ``*_flag`` ignored).
     ``latent``: size of s; ``depth``: conv channels multiplier; ``units``: MLP width;
     ``kl_weight``: None = 1 for the ELBOs, 1e-2 for MuMMI; ``free_nats``: the KL term is
@@ -68,16 +66,14 @@ class ToyModel(tf.Module):
     if method not in METHODS:
       raise ValueError(f'Unknown toy method {method!r}; valid: {", ".join(METHODS)}.')
     self.method = method
-    self.specs = {k: v for k, v in obs_spec.items()
-                  if k != 'state' and not k.endswith('_flag')}
+    self.specs = {k: v for k, v in obs_spec.items() if k != 'state' and not k.endswith('_flag')}
     self.modalities = tuple(self.specs)
     if len(self.modalities) < 2:
       raise ValueError(f'ToyModel needs >= 2 modalities, got {self.modalities}.')
     self.latent = latent
     self.kl_weight = _DEFAULT_KL[method] if kl_weight is None else float(kl_weight)
     self.free_nats = float(free_nats)
-    if decoder_std != 'learned' and not (isinstance(decoder_std, (int, float))
-                                         and decoder_std > 0):
+    if decoder_std != 'learned' and not (isinstance(decoder_std, (int, float)) and decoder_std > 0):
       raise ValueError(f"decoder_std must be 'learned' or a positive number, "
                        f"got {decoder_std!r}.")
     self.decoder_std = decoder_std
@@ -100,8 +96,8 @@ class ToyModel(tf.Module):
         self.decoders[m] = decoder
         if decoder_std == 'learned':
           self.log_stds[m] = tf.Variable(0.0, name=f'log_std_{m}')
-    self.projection = (networks.MLP(units, 2, out=latent, name='projection')
-                       if method == 'mummi' else None)
+    self.projection = (
+        networks.MLP(units, 2, out=latent, name='projection') if method == 'mummi' else None)
     self.optimizer = optim.Optimizer('toy', lr, clip=clip)
     self._step = tf.function(self._update)
 
@@ -133,10 +129,9 @@ class ToyModel(tf.Module):
       else:
         pred = self.decoders[m](sample)
         target = _preprocess(obs[m], self.specs[m])
-        std = (tf.exp(tf.maximum(self.log_stds[m], -7.0)) if m in self.log_stds
-               else self.decoder_std)
-        dist = tfd.Independent(tfd.Normal(pred, std),
-                               len(self.specs[m].shape))
+        std = (
+            tf.exp(tf.maximum(self.log_stds[m], -7.0)) if m in self.log_stds else self.decoder_std)
+        dist = tfd.Independent(tfd.Normal(pred, std), len(self.specs[m].shape))
         ll = objectives.masked_log_likelihood(dist, target, tf.ones(tf.shape(mean)[:1]))
         loss -= ll
         metrics[f'rec_{m}'] = -ll
@@ -152,7 +147,7 @@ class ToyModel(tf.Module):
       return tf.ones([count, batch])
     choice = tf.random.uniform([batch], 0, count + 1, dtype=tf.int32)
     keep_all = tf.cast(tf.equal(choice, count), tf.float32)
-    only = tf.transpose(tf.one_hot(choice, count))          # (M, batch); zeros for "all"
+    only = tf.transpose(tf.one_hot(choice, count))  # (M, batch); zeros for "all"
     return tf.maximum(only, keep_all[None, :])
 
   def _update(self, obs):
@@ -193,7 +188,9 @@ class ToyModel(tf.Module):
       parts['stds'].append(np.stack([x.numpy() for x in stds]))
       parts['fused_mean'].append(mean.numpy())
       parts['fused_std'].append(std.numpy())
-    return {'means': np.concatenate(parts['means'], 1),
-            'stds': np.concatenate(parts['stds'], 1),
-            'fused_mean': np.concatenate(parts['fused_mean'], 0),
-            'fused_std': np.concatenate(parts['fused_std'], 0)}
+    return {
+        'means': np.concatenate(parts['means'], 1),
+        'stds': np.concatenate(parts['stds'], 1),
+        'fused_mean': np.concatenate(parts['fused_mean'], 0),
+        'fused_std': np.concatenate(parts['fused_std'], 0)
+    }

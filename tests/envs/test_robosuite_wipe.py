@@ -43,8 +43,10 @@ def _compat_facts():
     want_qpos = qpos if width == 1 else [qpos, qpos + width]
     want_qvel = qvel if width == 1 else [qvel, qvel + {7: 6, 4: 3}[width]]
     got_qpos, got_qvel = sim.model.get_joint_qpos_addr(name), sim.model.get_joint_qvel_addr(name)
-    addresses[name] = [list(np.ravel(got_qpos)) == list(np.ravel(want_qpos)),
-                       list(np.ravel(got_qvel)) == list(np.ravel(want_qvel))]
+    addresses[name] = [
+        list(np.ravel(got_qpos)) == list(np.ravel(want_qpos)),
+        list(np.ravel(got_qvel)) == list(np.ravel(want_qvel))
+    ]
   # The old-order mj_fullM the controller module now sees vs M assembled column by column
   # with mj_mulM (independent of mj_fullM).
   sim.data.qpos[7:11] = [0.9, 0.1, 0.3, 0.2]
@@ -57,10 +59,11 @@ def _compat_facts():
     unit, out = np.eye(m.nv)[i], np.zeros(m.nv)
     mujoco.mj_mulM(m, sim.data._data, out, unit)
     columns[:, i] = out
-  return dict(applied=sorted(applied), needs=[robosuite_compat.needs_mass_matrix_patch(),
-                                              robosuite_compat.needs_joint_type_patch()],
-              addresses=addresses, mass_err=float(np.abs(dense - columns).max()),
-              mass_scale=float(np.abs(columns).max()))
+  return dict(
+      applied=sorted(applied),
+      needs=[robosuite_compat.needs_mass_matrix_patch(),
+             robosuite_compat.needs_joint_type_patch()], addresses=addresses, mass_err=float(
+                 np.abs(dense - columns).max()), mass_scale=float(np.abs(columns).max()))
 
 
 def _make_facts():
@@ -88,9 +91,9 @@ def _make_facts():
   env.reset()
   cam_pos.append(base.sim.model.cam_pos[cam].copy())
   env.close()
-  return dict(keys=sorted(spec), steps=steps, workspace_max=workspace_max,
-              hand_std_min=min(hand_std), flags=sorted(flags),
-              camera_moved=float(np.abs(cam_pos[1] - cam_pos[0]).max()))
+  return dict(
+      keys=sorted(spec), steps=steps, workspace_max=workspace_max, hand_std_min=min(hand_std),
+      flags=sorted(flags), camera_moved=float(np.abs(cam_pos[1] - cam_pos[0]).max()))
 
 
 def _load_facts():
@@ -136,9 +139,10 @@ def _load_facts():
         boxes.append(np.concatenate([p.min(0), p.max(0)]))
       bbox_err = max(bbox_err, float(np.abs(boxes[0] - boxes[1]).max()))
   colliding = (exact.geom_contype > 0) | (exact.geom_conaffinity > 0)
-  collision_same = bool(np.array_equal(exact.geom_size[colliding], small.geom_size[colliding]) and
-                        np.array_equal(exact.body_mass, small.body_mass) and
-                        np.array_equal(exact.body_inertia, small.body_inertia))
+  collision_same = bool(
+      np.array_equal(exact.geom_size[colliding], small.geom_size[colliding]) and
+      np.array_equal(exact.body_mass, small.body_mass) and
+      np.array_equal(exact.body_inertia, small.body_inertia))
 
   # Orientation: our workspace image vs MuJoCo's own Renderer (row 0 = top) of the same
   # scene. Done last: the Renderer's GL context replaces robosuite's current one.
@@ -155,20 +159,29 @@ def _load_facts():
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
   result = dict(
-      keys=sorted(spec), shapes={k: list(s.shape) for k, s in spec.items()},
-      dtypes={k: str(s.dtype) for k, s in spec.items()},
-      obs_ok=all(obs[k].shape == s.shape and obs[k].dtype == s.dtype for k, s in spec.items()),
-      action=[list(map(float, env.action_spec().minimum)),
-              list(map(float, env.action_spec().maximum)), str(env.action_spec().dtype)],
-      image_std={m: float(v.std()) for m, v in images.items()},
-      image_colours={m: int(len(np.unique(v.reshape(-1, 3), axis=0))) for m, v in images.items()},
-      cameras_differ=float(np.abs(images['workspace'].astype(int) - images['eye_in_hand']).mean()),
-      state_change=float(np.abs(ts.observation['state'] - state0).max()),
-      rewards_finite=bool(np.all(np.isfinite(rewards))),
-      eef_dx=float(eef1[0] - eef0[0]), eef_dz=float(eef2[2] - eef1[2]), mass_err=mass_err,
-      faces=[before, after], bbox_err=bbox_err, collision_same=collision_same,
-      corr_upright=corr(env_step_image, reference),
-      corr_flipped=corr(env_step_image[::-1], reference))
+      keys=sorted(spec), shapes={
+          k: list(s.shape) for k, s in spec.items()
+      }, dtypes={
+          k: str(s.dtype) for k, s in spec.items()
+      }, obs_ok=all(
+          obs[k].shape == s.shape and obs[k].dtype == s.dtype for k, s in spec.items()), action=[
+              list(map(float,
+                       env.action_spec().minimum)),
+              list(map(float,
+                       env.action_spec().maximum)),
+              str(env.action_spec().dtype)
+          ], image_std={
+              m: float(v.std()) for m, v in images.items()
+          }, image_colours={
+              m: int(len(np.unique(v.reshape(-1, 3), axis=0))) for m, v in images.items()
+          }, cameras_differ=float(
+              np.abs(images['workspace'].astype(int) - images['eye_in_hand']).mean()),
+      state_change=float(np.abs(ts.observation['state'] - state0).max()), rewards_finite=bool(
+          np.all(np.isfinite(rewards))),
+      eef_dx=float(eef1[0] - eef0[0]), eef_dz=float(eef2[2] - eef1[2]), mass_err=mass_err, faces=[
+          before, after
+      ], bbox_err=bbox_err, collision_same=collision_same, corr_upright=corr(
+          env_step_image, reference), corr_flipped=corr(env_step_image[::-1], reference))
   env.close()
   return result
 
@@ -227,8 +240,7 @@ def test_mesh_simplification_keeps_geometry(facts):
 
 def test_make_removes_workspace_camera_for_whole_episode(facts):
   made = facts['make']
-  assert made['keys'] == ['eye_in_hand', 'eye_in_hand_flag', 'state', 'workspace',
-                          'workspace_flag']
+  assert made['keys'] == ['eye_in_hand', 'eye_in_hand_flag', 'state', 'workspace', 'workspace_flag']
   assert made['steps'] == 8  # time_limit 16 env steps / action repeat 2
   assert made['flags'] == [[0.0, 1.0]]  # workspace missing at every step, hand camera present
   assert made['workspace_max'] == 0
@@ -249,9 +261,21 @@ def test_table_wiping_gin():
   assert defaults['domain_randomization'] is True and defaults['randomize_every_n_steps'] == 0
   conditions = evaluation.conditions()
   assert conditions == {
-      'none': {'missing': 'none'}, 'medium': {'missing': 'medium'},
-      'robot_camera_only': {'missing': 'none', 'remove': ('workspace',)},
-      'robot_camera_only_medium': {'missing': 'medium', 'remove': ('workspace',)}}
+      'none': {
+          'missing': 'none'
+      },
+      'medium': {
+          'missing': 'medium'
+      },
+      'robot_camera_only': {
+          'missing': 'none',
+          'remove': ('workspace',)
+      },
+      'robot_camera_only_medium': {
+          'missing': 'medium',
+          'remove': ('workspace',)
+      }
+  }
   assert world_model.WorldModel  # the binding names a real configurable
 
 

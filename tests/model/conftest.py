@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-TINY = dict(deter=8, stoch=4, fused=8, hidden=8, cnn_depth=2, mlp_units=8,
-            embed=16, expert_hidden=8, reward_units=8, reward_layers=1)
+TINY = dict(deter=8, stoch=4, fused=8, hidden=8, cnn_depth=2, mlp_units=8, embed=16,
+            expert_hidden=8, reward_units=8, reward_layers=1)
 METHODS = ('mummi', 'mummi_b', 'cvrl', 'dreamer', 'mssm_e')
 ACTION = 3
 
@@ -17,10 +17,15 @@ def seeded():
 
 
 def obs_spec():
-  return {'rgb': ((64, 64, 3), np.uint8), 'depth': ((64, 64, 1), np.uint8),
-          'touch': ((2,), np.float32), 'rgb_flag': ((), np.float32),
-          'depth_flag': ((), np.float32), 'touch_flag': ((), np.float32),
-          'state': ((5,), np.float32)}
+  return {
+      'rgb': ((64, 64, 3), np.uint8),
+      'depth': ((64, 64, 1), np.uint8),
+      'touch': ((2,), np.float32),
+      'rgb_flag': ((), np.float32),
+      'depth_flag': ((), np.float32),
+      'touch_flag': ((), np.float32),
+      'state': ((5,), np.float32)
+  }
 
 
 def batch(b=2, t=4, seed=0):

@@ -13,12 +13,12 @@ def _experts(rng, m=3, n=5, d=4):
 
 def _closed_form(means, stds, prior):
   """Product of Gaussians by multiplying densities' natural parameters."""
-  prec = 1.0 / stds.astype(np.float64) ** 2
+  prec = 1.0 / stds.astype(np.float64)**2
   eta = (prec * means).sum(0)
   lam = prec.sum(0)
   if prior:
     lam = lam + 1.0
-  return eta / lam, lam ** -0.5
+  return eta / lam, lam**-0.5
 
 
 @pytest.mark.parametrize('prior', [True, False])
@@ -38,7 +38,7 @@ def test_poe_product_of_two_densities_pointwise():
   mean, std = fusion.product_of_experts(
       np.array([[[m1]], [[m2]]]), np.array([[[s1]], [[s2]]]), np.ones((2, 1)))
   mean, std = float(mean[0, 0]), float(std[0, 0])
-  logn = lambda x, m, s: -0.5 * ((x - m) / s) ** 2 - np.log(s)
+  logn = lambda x, m, s: -0.5 * ((x - m) / s)**2 - np.log(s)
   xs = np.linspace(-3, 3, 7)
   prod = logn(xs, m1, s1) + logn(xs, m2, s2) + logn(xs, 0, 1)
   fused = logn(xs, mean, std)

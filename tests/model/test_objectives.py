@@ -12,7 +12,7 @@ def _hand_infonce(q, k, score):
   losses, hits = [], []
   for i in range(n):
     if score == 'neg_sq_dist':
-      s = [-np.sum((k[j] - q[i]) ** 2) for j in range(n)]
+      s = [-np.sum((k[j] - q[i])**2) for j in range(n)]
     else:
       s = [np.dot(q[i], k[j]) for j in range(n)]
     losses.append(-(s[i] - np.log(np.sum(np.exp(s)))))
@@ -111,11 +111,16 @@ def test_kl_below_the_floor_still_trains_the_prior_only():
   def grads(offset, free_nats, train_prior):
     q_mean, p_mean = tf.Variable(tf.zeros([2, 3])), tf.Variable(tf.fill([2, 3], offset))
     with tf.GradientTape() as tape:
-      loss, kl = objectives.kl_loss({'mean': q_mean, 'std': tf.ones([2, 3])},
-                                    {'mean': p_mean, 'std': tf.ones([2, 3])},
-                                    free_nats, train_prior)
-    return [g.numpy() if g is not None else 0.0
-            for g in tape.gradient(loss, [q_mean, p_mean])], float(kl)
+      loss, kl = objectives.kl_loss({
+          'mean': q_mean,
+          'std': tf.ones([2, 3])
+      }, {
+          'mean': p_mean,
+          'std': tf.ones([2, 3])
+      }, free_nats, train_prior)
+    return [g.numpy() if g is not None else 0.0 for g in tape.gradient(loss, [q_mean, p_mean])
+           ], float(kl)
+
   (dq, dp), kl = grads(0.5, 3.0, True)  # KL 0.375 < 3
   assert kl == pytest.approx(0.375)
   assert np.all(dq == 0) and np.all(dp > 0)  # p moves towards q, q keeps its nats

@@ -16,8 +16,8 @@ def _step(opt, var, loss_fn):
 def test_minimize_decreases_loss_and_skips_nonfinite(compiled):
   var = tf.Variable([3.0, -2.0])
   opt = Optimizer('test', lr=0.1)
-  good = lambda v: tf.reduce_sum(v ** 2)
-  bad = lambda v: tf.reduce_sum(v ** 2) * np.nan
+  good = lambda v: tf.reduce_sum(v**2)
+  bad = lambda v: tf.reduce_sum(v**2) * np.nan
   step_good = tf.function(lambda: _step(opt, var, good)) if compiled else (
       lambda: _step(opt, var, good))
   step_bad = tf.function(lambda: _step(opt, var, bad)) if compiled else (
@@ -53,14 +53,14 @@ def test_loss_scaling_unscales_gradients_and_halves_on_overflow():
   var = tf.Variable([1.0])
   opt = Optimizer('ls', lr=0.1, loss_scaling=True)
   # d/dv (v^2) * 2^15 is finite in float32: update applied, unscaled.
-  metrics = _step(opt, var, lambda v: tf.reduce_sum(v ** 2))
+  metrics = _step(opt, var, lambda v: tf.reduce_sum(v**2))
   assert float(metrics['ls_grad_norm']) == pytest.approx(2.0)
-  assert float(metrics['ls_loss_scale']) == 2.0 ** 15
+  assert float(metrics['ls_loss_scale']) == 2.0**15
   # Overflow of the scaled gradient: skipped, scale halves.
   before = var.numpy().copy()
   metrics = _step(opt, var, lambda v: 1e35 * tf.reduce_sum(v))
   np.testing.assert_array_equal(var.numpy(), before)
-  assert float(opt.loss_scale) == 2.0 ** 14
+  assert float(opt.loss_scale) == 2.0**14
   assert int(opt.skipped) == 1
 
 
@@ -99,7 +99,7 @@ def test_float16_training_with_loss_scaling_stays_finite_and_adapts():
   # scale halves, then steps apply.
   assert all(np.isfinite(losses))
   assert 0 < skipped[-1] < 12 and skipped[-1] == skipped[-4]  # the last steps applied
-  assert float(metrics['model_loss_scale']) == 2.0 ** (15 - skipped[-1])
+  assert float(metrics['model_loss_scale']) == 2.0**(15 - skipped[-1])
   assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, wm.model_variables))
   assert isinstance(wm.opt._opt, keras.mixed_precision.LossScaleOptimizer)
   # An overflowing step is skipped and halves the scale.

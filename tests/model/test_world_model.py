@@ -11,18 +11,23 @@ from mummi_tf.world_model import WorldModel
 
 from conftest import ACTION, METHODS, TINY, batch, obs_spec
 
-VARIANTS = [(m, {}) for m in METHODS] + [
-    ('mummi', {'sf_input': 'sample'}), ('mummi', {'fusion': 'reference'}),
-    ('mummi', {'sf_kl': 'learned'})]
+VARIANTS = [(m, {}) for m in METHODS] + [('mummi', {
+    'sf_input': 'sample'
+}), ('mummi', {
+    'fusion': 'reference'
+}), ('mummi', {
+    'sf_kl': 'learned'
+})]
 
 
 def test_read_modalities_from_dm_env_and_tuple_specs():
-  spec = {'rgb': dm_env.specs.Array((64, 64, 3), np.uint8),
-          'touch': dm_env.specs.Array((2,), np.float32),
-          'rgb_flag': dm_env.specs.Array((), np.float32),
-          'state': dm_env.specs.Array((7,), np.float32)}
-  assert mssm.read_modalities(spec) == {'rgb': ('image', (64, 64, 3)),
-                                        'touch': ('vector', (2,))}
+  spec = {
+      'rgb': dm_env.specs.Array((64, 64, 3), np.uint8),
+      'touch': dm_env.specs.Array((2,), np.float32),
+      'rgb_flag': dm_env.specs.Array((), np.float32),
+      'state': dm_env.specs.Array((7,), np.float32)
+  }
+  assert mssm.read_modalities(spec) == {'rgb': ('image', (64, 64, 3)), 'touch': ('vector', (2,))}
   assert set(mssm.read_modalities(obs_spec())) == {'rgb', 'depth', 'touch'}
   sensor = {**spec, 'state_flag': dm_env.specs.Array((), np.float32)}  # gin/state.gin
   assert mssm.read_modalities(sensor)['state'] == ('vector', (7,))
@@ -32,12 +37,26 @@ def test_read_modalities_from_dm_env_and_tuple_specs():
     mssm.read_modalities({'rgb': ((32, 32, 3), np.uint8)})
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    ({'method': 'planet'}, 'mummi, mummi_b, cvrl, dreamer, mssm_e'),
-    ({'method': 'mummi', 'fusion': 'mean'}, 'poe or reference'),
-    ({'method': 'mummi', 'sf_input': 'mode'}, 'mean, sample'),
-    ({'method': 'dreamer', 'sf_kl': 'learned'}, 'needs a PoE method'),
-    ({'infonce_weights': {'sound': 1.0}}, r"valid are \['depth', 'rgb', 'touch'\]")])
+@pytest.mark.parametrize('kwargs, match', [({
+    'method': 'planet'
+}, 'mummi, mummi_b, cvrl, dreamer, mssm_e'),
+                                           ({
+                                               'method': 'mummi',
+                                               'fusion': 'mean'
+                                           }, 'poe or reference'),
+                                           ({
+                                               'method': 'mummi',
+                                               'sf_input': 'mode'
+                                           }, 'mean, sample'),
+                                           ({
+                                               'method': 'dreamer',
+                                               'sf_kl': 'learned'
+                                           }, 'needs a PoE method'),
+                                           ({
+                                               'infonce_weights': {
+                                                   'sound': 1.0
+                                               }
+                                           }, r"valid are \['depth', 'rgb', 'touch'\]")])
 def test_bad_options_name_valid_ones(kwargs, match):
   with pytest.raises(ValueError, match=match):
     WorldModel(obs_spec(), ACTION, **kwargs, **TINY)
@@ -97,16 +116,14 @@ def test_is_first_resets_the_state():
 @pytest.mark.parametrize('method, kwargs', VARIANTS)
 def test_every_variable_gets_a_nonzero_gradient(method, kwargs):
   # free_nats 0: below the free nats the KL (the prior's only signal) is constant.
-  wm = WorldModel(obs_spec(), ACTION, method=method, free_nats=0.0, **kwargs,
-                  **TINY)
+  wm = WorldModel(obs_spec(), ACTION, method=method, free_nats=0.0, **kwargs, **TINY)
   data = batch()
   data['depth_flag'][:] = 1.0
   with tf.GradientTape() as tape:
     loss, _, metrics = wm.loss(data)
   variables = wm.model_variables
   grads = tape.gradient(loss, variables)
-  dead = [v.name for v, g in zip(variables, grads)
-          if g is None or not np.any(g.numpy() != 0)]
+  dead = [v.name for v, g in zip(variables, grads) if g is None or not np.any(g.numpy() != 0)]
   assert not dead, f'{method}: no gradient for {dead}'
   assert np.isfinite(float(loss))
   for key in ('kl', 'reward_loss'):
@@ -115,18 +132,20 @@ def test_every_variable_gets_a_nonzero_gradient(method, kwargs):
 
 @pytest.mark.parametrize('method', METHODS)
 def test_loss_falls_when_overfitting_one_batch(method, tmp_path):
-  wm = WorldModel(obs_spec(), ACTION, method=method, lr=3e-3, free_nats=0.0,
-                  **TINY)
+  wm = WorldModel(obs_spec(), ACTION, method=method, lr=3e-3, free_nats=0.0, **TINY)
   data = batch()
-  term = {'mummi': 'infonce/rgb', 'mummi_b': 'infonce/fused',
-          'cvrl': 'infonce/fused', 'dreamer': 'recon_loss/rgb',
-          'mssm_e': 'recon_loss/rgb'}[method]
+  term = {
+      'mummi': 'infonce/rgb',
+      'mummi_b': 'infonce/fused',
+      'cvrl': 'infonce/fused',
+      'dreamer': 'recon_loss/rgb',
+      'mssm_e': 'recon_loss/rgb'
+  }[method]
   history = []
   for _ in range(120):
     _, metrics = wm.train_step(data)
     history.append((float(metrics['model_loss']), float(metrics[term])))
-  (loss0, term0), (loss1, term1) = (np.mean(history[:10], 0),
-                                    np.mean(history[-10:], 0))
+  (loss0, term0), (loss1, term1) = (np.mean(history[:10], 0), np.mean(history[-10:], 0))
   assert loss1 < loss0 - 0.5, history[::10]
   if term.startswith('infonce'):  # log(8) = 2.08 at chance; falls toward 0.
     assert term1 < 0.8 * term0, history[::10]
@@ -156,8 +175,7 @@ def test_build_from_spec_creates_every_variable(method):
 def test_mummi_diagnostics():
   wm = WorldModel(obs_spec(), ACTION, **TINY)
   _, _, metrics = wm.loss(batch())
-  shares = [float(metrics[f'precision_share/{m}'])
-            for m in ('rgb', 'depth', 'touch', 'prior')]
+  shares = [float(metrics[f'precision_share/{m}']) for m in ('rgb', 'depth', 'touch', 'prior')]
   assert all(0 < s < 1 for s in shares)
   for m in ('rgb', 'depth', 'touch'):
     assert 0 <= float(metrics[f'infonce_acc/{m}']) <= 1
@@ -195,7 +213,6 @@ def test_method_gin_files_select_the_method(method):
   assert wm.method == method and wm.feat_size == 230
 
 
-
 def test_symlog_vectors_feed_and_reconstruct_in_symlog_space():
   """With symlog_vectors the touch encoder sees symlog(x) and its decoder is scored
   against symlog(x); images are untouched; off, vectors pass as they are."""
@@ -203,15 +220,15 @@ def test_symlog_vectors_feed_and_reconstruct_in_symlog_space():
   data = {k: tf.constant(v) for k, v in batch().items()}
   data['touch'] = data['touch'] * 30.0  # large magnitudes, where symlog matters
   wm = WorldModel(obs_spec(), ACTION, method='dreamer', symlog_vectors=True, **TINY)
-  np.testing.assert_allclose(wm.mssm.encoder_input('touch', data['touch']),
-                             np.sign(data['touch']) * np.log1p(np.abs(data['touch'])),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+      wm.mssm.encoder_input('touch', data['touch']),
+      np.sign(data['touch']) * np.log1p(np.abs(data['touch'])), rtol=1e-6)
   assert wm.mssm.encoder_input('rgb', data['rgb']) is data['rgb']
   _, post, metrics = wm.loss(data)
   feat = wm.feat(post)
   pred = tf.cast(wm.heads._decoders['touch'](feat), tf.float32)
   target = networks.symlog(data['touch'])
-  expect = np.mean(np.sum(0.5 * (target - pred) ** 2 + 0.5 * np.log(2 * np.pi), -1))
+  expect = np.mean(np.sum(0.5 * (target - pred)**2 + 0.5 * np.log(2 * np.pi), -1))
   assert float(metrics['recon_loss/touch']) == pytest.approx(expect, rel=1e-4)
   plain = WorldModel(obs_spec(), ACTION, method='dreamer', **TINY)
   assert plain.mssm.encoder_input('touch', data['touch']) is data['touch']
