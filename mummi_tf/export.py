@@ -22,6 +22,12 @@ has two traced functions, float32 outputs and a dynamic batch size B:
   present sensor, a float image that is not pixels, or a non-finite state row that
   ``is_first`` does not reset each fail with an error naming the input.
 
+The same two functions are the SavedModel's signatures, with flat, named tensors, for
+callers without Python (``saved_model_cli``, TF Serving, the C++/Java loaders, the TFLite
+converter): ``initial_state(batch_size)`` -> ``state_<k>``, and ``step`` with inputs
+``obs_<modality>`` (images uint8), ``flag_<modality>``, ``state_<k>`` and ``is_first`` ->
+outputs ``action`` and ``state_<k>`` (``flat_names`` lists them).
+
 It runs the encoders, fusion, the MSSM filter and the actor (plus latent-guided MPC
 unless ``mpc=False``) exactly as ``Agent.policy(obs, state, training=False)``:
 deterministic (posterior mean, mode action) unless ``stochastic`` (sampled
@@ -133,6 +139,40 @@ def _input_checks(agent, observations, flags, state, is_first):
   return checks
 
 
+def flat_names(modalities, state_keys):
+  """The named tensors of the ``step`` signature: inputs and outputs (see the module
+  docstring); sorted, as the SavedModel lists them."""
+  inputs = ([f'obs_{m}' for m in modalities] + [f'flag_{m}' for m in modalities] +
+            [f'state_{k}' for k in state_keys] + ['is_first'])
+  return sorted(inputs), sorted(['action'] + [f'state_{k}' for k in state_keys])
+
+
+def _signatures(initial_state, step, obs_sig, flag_sig, state_sig):
+  """``initial_state`` and ``step`` as SavedModel signatures of flat, named tensors, callable
+  from ``saved_model_cli``, TF Serving, the C++/Java loaders and the TFLite converter."""
+  def flat_initial_state(batch_size):
+    return {f'state_{k}': v for k, v in initial_state(batch_size).items()}
+
+  def flat_step(**inputs):
+    action, state = step({m: inputs[f'obs_{m}'] for m in obs_sig},
+                         {m: inputs[f'flag_{m}'] for m in flag_sig},
+                         {k: inputs[f'state_{k}'] for k in state_sig}, inputs['is_first'])
+    return {'action': action, **{f'state_{k}': v for k, v in state.items()}}
+
+  def spec(name, s):
+    return tf.TensorSpec(s.shape, s.dtype, name=name)
+
+  specs = {f'obs_{m}': spec(f'obs_{m}', s) for m, s in obs_sig.items()}
+  specs.update({f'flag_{m}': spec(f'flag_{m}', s) for m, s in flag_sig.items()})
+  specs.update({f'state_{k}': spec(f'state_{k}', s) for k, s in state_sig.items()})
+  specs['is_first'] = tf.TensorSpec([None], tf.bool, name='is_first')
+  return {
+      'initial_state': tf.function(flat_initial_state).get_concrete_function(
+          tf.TensorSpec([], tf.int32, name='batch_size')),
+      'step': tf.function(flat_step).get_concrete_function(**specs),
+  }
+
+
 class PolicyModule(tf.Module):
   """The exported policy: a plain ``tf.Module`` holding only what ``step`` uses.
 
@@ -180,6 +220,8 @@ class PolicyModule(tf.Module):
             obs_sig(dtype), flag_sig, state_sig, tf.TensorSpec([None], tf.bool, name='is_first'))
         for dtype in ((tf.uint8, tf.float32) if images else (tf.uint8,))
     ]
+    self.flat_signatures = _signatures(self.initial_state, self.step, obs_sig(tf.uint8), flag_sig,
+                                       state_sig)
     used = {}
     for fn in [self.initial_state.get_concrete_function()] + concrete:
       for var in fn.variables:
@@ -226,7 +268,7 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False):
     module = PolicyModule(agent, sample=stochastic, mpc=mpc)
     tmp = out.parent / f'.{out.name}.tmp'
     shutil.rmtree(tmp, ignore_errors=True)
-    tf.saved_model.save(module, str(tmp))
+    tf.saved_model.save(module, str(tmp), signatures=module.flat_signatures)
   finally:
     keras.mixed_precision.set_global_policy(policy)
   metadata = {

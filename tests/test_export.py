@@ -217,7 +217,9 @@ def test_values_are_checked_not_trusted(exported):
 
 
 def test_usage_errors_and_force(exported, tmp_path, capsys):
-  logdir, out, _ = exported
+  logdir, shared, _ = exported
+  out = tmp_path / 'policy'  # a copy: the other tests keep the fixture's model
+  shutil.copytree(shared, out)
   empty = tmp_path / 'empty'
   (empty / 'checkpoints').mkdir(parents=True)
   assert export.main(['--logdir', str(empty), '--out', str(tmp_path / 'x')]) == 2
@@ -262,3 +264,46 @@ def test_tool_exits_2_without_checkpoint(tmp_path, monkeypatch, capsys):
   assert exit_info.value.code == 2
   assert 'no checkpoint' in capsys.readouterr().err
   assert not (tmp_path / 'savedmodel').exists()
+
+
+def _flat_inputs(obs, state):
+  inputs = {f'obs_{m}': tf.constant(obs[m]) for m in ('rgb', 'touch')}
+  inputs.update({f'flag_{m}': tf.constant(obs[f'{m}_flag']) for m in ('rgb', 'touch')})
+  inputs.update({f'state_{k}': v for k, v in state.items()})
+  inputs['is_first'] = tf.constant(obs['is_first'])
+  return inputs
+
+
+def test_signatures_drive_a_closed_loop_with_flat_named_tensors(exported):
+  _, out, expected = exported
+  model = tf.saved_model.load(str(out))
+  assert set(model.signatures) == {'initial_state', 'step'}
+  step = model.signatures['step']
+  names = export.flat_names(['rgb', 'touch'], ['action', 'deter', 'mean', 'std', 'stoch'])
+  assert sorted(step.structured_input_signature[1]) == names[0]
+  assert sorted(step.structured_outputs) == names[1]
+  state = model.signatures['initial_state'](batch_size=tf.constant(3))
+  state = {k[len('state_'):]: v for k, v in state.items()}
+  for t, obs in enumerate(sequence()):
+    result = step(**_flat_inputs(obs, state))
+    np.testing.assert_allclose(result['action'].numpy(), expected[t], atol=1e-5)
+    state = {k[len('state_'):]: v for k, v in result.items() if k.startswith('state_')}
+
+
+def test_saved_model_cli_runs_the_step_signature(exported, tmp_path):
+  _, out, expected = exported
+  obs = sequence()[0]
+  model = tf.saved_model.load(str(out))
+  state = model.signatures['initial_state'](batch_size=tf.constant(3))
+  inputs = {k: v.numpy() for k, v in _flat_inputs(obs, {}).items()}
+  inputs.update({k: v.numpy() for k, v in state.items()})
+  np.savez(tmp_path / 'inputs.npz', **inputs)
+  cli = pathlib.Path(sys.executable).parent / 'saved_model_cli'
+  proc = subprocess.run([
+      str(cli), 'run', '--dir',
+      str(out), '--tag_set', 'serve', '--signature_def', 'step', '--inputs', ';'.join(
+          f'{k}={tmp_path / "inputs.npz"}[{k}]' for k in inputs), '--outdir',
+      str(tmp_path / 'outputs')
+  ], capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  np.testing.assert_allclose(np.load(tmp_path / 'outputs' / 'action.npy'), expected[0], atol=1e-5)
