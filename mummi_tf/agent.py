@@ -119,8 +119,10 @@ class Agent(tf.Module):
     for m in self.modalities:
       x = tf.convert_to_tensor(obs[m])
       flag = tf.cast(obs[f'{m}_flag'], tf.float32)
-      present = tf.reshape(flag > 0, [-1] + [1] * (x.shape.rank - 1))
-      inputs[m] = tf.where(present, x, tf.zeros_like(x))
+      if x.dtype != tf.uint8:  # A missing float sensor may read NaN; any pixel is finite
+        present = tf.reshape(flag > 0, [-1] + [1] * (x.shape.rank - 1))  # and flag-masked.
+        x = tf.where(present, x, tf.zeros_like(x))
+      inputs[m] = x
       inputs[f'{m}_flag'] = flag
     latent = {k: state[k] for k in LATENT_KEYS}
     post, _ = self.world_model.obs_step(latent, state['action'], inputs)
