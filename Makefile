@@ -3,6 +3,7 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 
 TASK     ?= walker_stand
 GIN      ?= mummi
@@ -13,6 +14,7 @@ empty   :=
 space   := $(empty) $(empty)
 LOGDIR   ?= logdir/$(TASK)/$(subst $(space),-,$(strip $(GIN)))/seed$(SEED)
 OUT      ?=
+GRID     ?= smoke
 LINT_PATHS := mummi_tf tools tests bench docs/results/scripts
 ARGS     ?=
 
@@ -25,7 +27,7 @@ TRAIN_ARGS = --task $(TASK) --logdir $(LOGDIR) --seed $(SEED) \
 	$(if $(STEPS),--steps $(STEPS)) \
 	$(foreach b,$(BINDINGS),--gin_binding '$(b)')
 
-.PHONY: help install train eval export test lint bench plot toy clean
+.PHONY: help install train eval export test lint bench plot toy sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):[^#]*## /  make \1\t/'
@@ -70,6 +72,14 @@ plot: install  ## make plot LOGDIRS="logdir/a logdir/b" [UPSTREAM="..."] [REFERE
 	$(BIN)/python tools/plot.py --logdirs $(or $(LOGDIRS),$(LOGDIR)) \
 	  $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(REFERENCE),--reference $(REFERENCE)) \
 	  --out $(or $(OUT),curves.png) $(ARGS)
+
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[ray]'
+	touch $@
+
+sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|table1|table2 OUT=DIR [BINDINGS=...] [ARGS="--gpus_per_run 1"]: runs on Ray, then OUT/table.md, OUT/curves.png
+	$(BIN)/python tools/sweep.py --grid $(GRID) --out $(or $(OUT),logdir/sweeps/$(GRID)) \
+	  $(foreach b,$(BINDINGS),--gin_binding '$(b)') $(ARGS)
 
 toy: install  ## the toy 2-D world of Fig. 1/19/20 (≤ 20 min on a 2-core CPU)
 	$(BIN)/python tools/toy_latents.py --out $(or $(OUT),toy_results) $(ARGS)

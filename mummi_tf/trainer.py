@@ -44,6 +44,27 @@ def check_method():
     raise UsageError(f'unknown method {method()!r}; valid: {", ".join(world_model.METHODS)}')
 
 
+DETERMINISM = (True, False, 'auto')
+
+
+def resolve_determinism(setting, gpus):
+  """Whether TF op determinism is on: ``Trainer.deterministic`` True / False, or 'auto' (on
+  without GPUs, where every kernel the agent uses has a deterministic CPU version at no
+  measured cost; off with GPUs, where deterministic kernels are slower or missing)."""
+  if setting not in DETERMINISM:
+    raise ValueError(f'Trainer.deterministic must be True, False or \'auto\'; got {setting!r}.')
+  return not gpus if setting == 'auto' else setting
+
+
+def determinism_error(error):
+  """One line for an op without a deterministic kernel (``tf.errors.UnimplementedError``
+  while op determinism is on): the op, as TF names it, and the way out."""
+  first = (error.message or str(error)).strip().splitlines()[0]
+  op = f' (op {error.node_def.op})' if getattr(error, 'node_def', None) is not None else ''
+  return (f'{first}{op} -- Trainer.deterministic = True needs a deterministic kernel for every '
+          'op on this device; bind Trainer.deterministic = \'auto\' (the default) or False.')
+
+
 def spec_dict(spec):
   return {k: [list(v.shape), np.dtype(v.dtype).name] for k, v in spec.items()}
 
@@ -58,7 +79,7 @@ class Trainer:
   def __init__(self, logdir, task, seed, gin_files=(), steps=2_000_000, prefill=5000,
                train_every=1000, train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
                eval_episodes=1, num_envs=1, log_every=1000, save_every=10_000, prefetch=0,
-               deterministic=True):
+               deterministic='auto'):
     self.logdir = pathlib.Path(logdir)
     self.task, self.seed = task, int(seed)
     self.gin_files = [str(name) for name in gin_files]  # as given, for run.json
@@ -83,7 +104,8 @@ class Trainer:
     # Python, numpy, TF and tf_keras's own initializer seed stream (which outlives
     # tf.random.set_seed and would make a run depend on what the process did before).
     keras.utils.set_random_seed(self.seed)
-    if deterministic:
+    self.deterministic = resolve_determinism(deterministic, tf.config.list_physical_devices('GPU'))
+    if self.deterministic:
       tf.config.experimental.enable_op_determinism()
 
   def _setup(self):
@@ -131,7 +153,8 @@ class Trainer:
     return ' · '.join([
         self.task,
         method(),
-        str(self.logdir), start, policy, f'{gpus} GPU' if gpus else 'CPU', workers
+        str(self.logdir), start, policy, f'{gpus} GPU' if gpus else 'CPU', workers,
+        'deterministic ops' if self.deterministic else 'nondeterministic ops'
     ])
 
   def _write_run_files(self, obs_spec, action_spec):
@@ -187,9 +210,14 @@ class Trainer:
 
   # -------------------------------------------------------------------- main loop
   def run(self):
+    from mummi_tf.train import UsageError
     try:
       self._setup()
       self._loop()
+    except tf.errors.UnimplementedError as e:
+      if not self.deterministic:
+        raise
+      raise UsageError(determinism_error(e)) from e
     finally:
       self._close()
     return 0

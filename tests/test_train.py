@@ -461,6 +461,7 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
   ]
   assert lines and lines[0].startswith(
       f'toy2d_x_y · dreamer · {tmp_path / "run"} · fresh · '), lines[:3]
+  assert lines[0].endswith(' · CPU · 1 env worker · deterministic ops'), lines[0]
   for noise in ('I0000', 'E0000', 'oneDNN', 'cuInit', 'Path not found'):
     assert noise not in result.stderr, noise
   assert (tmp_path / 'run' / 'operative_config.gin').read_text().count('Trainer.') > 5
@@ -476,3 +477,26 @@ def test_the_state_setting_trains_on_proprioception_in_symlog_space(tmp_path):
   assert 'WorldModel.symlog_vectors = True' in (tmp_path / 'config.gin').read_text()
   metrics = merged(read_metrics(tmp_path))
   assert np.isfinite(metrics['recon_loss/state']) and 'test/return_none' in metrics
+
+
+def test_op_determinism_is_on_by_default_on_a_cpu_and_opt_in_on_a_gpu():
+  from mummi_tf import trainer
+  assert trainer.resolve_determinism('auto', []) is True
+  assert trainer.resolve_determinism('auto', ['/physical_device:GPU:0']) is False
+  assert trainer.resolve_determinism(True, ['/physical_device:GPU:0']) is True
+  assert trainer.resolve_determinism(False, []) is False
+  with pytest.raises(ValueError, match="True, False or 'auto'"):
+    trainer.resolve_determinism('yes', [])
+
+
+def test_an_op_without_a_deterministic_kernel_gets_one_line_naming_it():
+  import tensorflow as tf
+
+  from mummi_tf import trainer
+  # The message TF gives on a GPU (UnsortedSegmentSum, TF 2.21), on TF's own error class.
+  error = tf.errors.UnimplementedError(
+      None, None, 'Deterministic GPU implementation of unsorted segment reduction op not '
+      'available.\n\t [[{{node UnsortedSegmentSum}}]]')
+  line = trainer.determinism_error(error)
+  assert '\n' not in line and 'unsorted segment reduction' in line
+  assert "Trainer.deterministic = 'auto'" in line

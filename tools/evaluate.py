@@ -24,11 +24,14 @@ import numpy as np
 
 def evaluate_logdir(logdir, episodes):
   """``(task, method, {condition: [returns]})`` of one logdir's latest checkpoint."""
+  from mummi_tf import envs
   from mummi_tf import trainer
   run = json.loads((logdir / 'run.json').read_text())
+  envs.all_tasks()  # every suite registers its configurables before gin locks the config
   gin.clear_config()
   gin.parse_config_files_and_bindings([str(logdir / 'config.gin')], [])
-  runner = trainer.Trainer(logdir=logdir, task=run['task'], seed=run['seed'])
+  runner = trainer.Trainer(logdir=logdir, task=run['task'], seed=run['seed'], gin_files=run.get(
+      'gin_files', ()))  # run.json is rewritten
   return run['task'], run['method'], runner.evaluate_only(episodes)
 
 
