@@ -2,7 +2,7 @@
 
 Public API::
 
-    agent = Agent(obs_spec, action_spec)       # gin: expl_noise
+    agent = Agent(obs_spec, action_spec)       # gin: expl_noise, eval_policy, noise_seed
     metrics = agent.train(batch)               # one tf.function: model, actor, value
     action, state = agent.policy(obs, state, training)   # tf.function
     state = agent.initial_state(batch_size)    # the policy state, see below
@@ -21,12 +21,22 @@ posterior mean as s^c, the actor's mode action tanh(mean) and, with MPC, an
 imagined rollout through prior means, so it is a pure function of its inputs (the
 SavedModel export of ``mummi_tf.export`` reproduces it); ``'sample'`` is upstream
 Dreamer's: a sampled posterior and the most likely of 100 actor samples, no noise.
+
+Several devices: an agent built under a ``tf.distribute.MirroredStrategy`` scope (the
+trainer's ``Trainer.devices``) has mirrored variables, and ``train`` runs the update on
+every replica (``strategy.run``), each on its contiguous share of the batch's rows
+(the global batch is the one-device batch); gradients are averaged over replicas
+before clipping (``optim``), and the metrics are the mean over replicas.
+``noise_seed`` (gin; None: TF's stateful sampling) makes the update's samples
+stateless, keyed on (seed, update, call), so that a row's noise is the same on one
+device and on several (``mummi_tf.distribute.keyed_noise``; the equality test).
 """
 import gin
 import numpy as np
 import tensorflow as tf
 
 from mummi_tf import behavior
+from mummi_tf import distribute
 from mummi_tf import mssm
 from mummi_tf import precision
 from mummi_tf import world_model as world_model_lib
@@ -48,7 +58,8 @@ def action_size(action_spec):
 @gin.configurable(denylist=['obs_spec', 'action_spec'])
 class Agent(tf.Module):
   """World model + ``behavior.ActorCritic``; ``tf.train.Checkpoint``-trackable."""
-  def __init__(self, obs_spec, action_spec, expl_noise=0.3, eval_policy='mode', name='agent'):
+  def __init__(self, obs_spec, action_spec, expl_noise=0.3, eval_policy='mode', noise_seed=None,
+               name='agent'):
     super().__init__(name=name)
     if expl_noise < 0:
       raise ValueError(f'Agent.expl_noise must be >= 0, got {expl_noise}.')
@@ -61,8 +72,13 @@ class Agent(tf.Module):
     self.expl_noise = float(expl_noise)
     self.world_model = world_model_lib.WorldModel(obs_spec, self.action_size)
     self.behavior = behavior.ActorCritic(self.action_size)
+    self.noise_seed = None if noise_seed is None else int(noise_seed)
+    # The strategy whose scope builds the agent (the default one: a single device).
+    self.strategy = tf.distribute.get_strategy()
+    self.replicas = self.strategy.num_replicas_in_sync
     self._build()
-    self.train = precision.compile_fn(self._train)  # gin: jit_compile
+    update = self._train if self.replicas == 1 else self._train_replicas
+    self.train = precision.compile_fn(update)  # gin: jit_compile
 
   def _build(self):
     """Creates every network variable eagerly (restore and export need them)."""
@@ -84,10 +100,21 @@ class Agent(tf.Module):
     Returns a dict of scalar metrics: the world model's (``model_loss``, ...)
     and ``actor_loss``, ``value_loss``, their grad norms and skip counts.
     """
+    if self.noise_seed is None:
+      return self._update(batch)
+    with distribute.keyed_noise(self.noise_seed, self.behavior.updates.read_value()):
+      return self._update(batch)
+
+  def _update(self, batch):
     post, metrics = self.world_model.update(batch)
     metrics = dict(metrics)
     metrics.update(self.behavior.update(self.world_model, post))
     return metrics
+
+  def _train_replicas(self, batch):
+    """``_train`` on every replica, each on its rows; the metrics' mean over replicas."""
+    metrics = self.strategy.run(lambda b: self._train(distribute.local_rows(b)), args=(batch,))
+    return distribute.reduce_metrics(self.strategy, metrics)
 
   # -------------------------------------------------------------------- acting
   def initial_state(self, batch_size):

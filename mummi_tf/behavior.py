@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from mummi_tf import distribute
 from mummi_tf import networks
 from mummi_tf.optim import Optimizer
 
@@ -181,11 +182,18 @@ class Actor(tf.Module):
     """Reparameterised action samples of ``shape`` + (A,) and their log densities."""
     if self._dist == 'trunc_normal':
       dist = self._dist_of(mean, std)
-      action = dist.sample(shape)
+      if distribute.keyed():  # by the inverse CDF of keyed uniforms
+        u = distribute.uniform(
+            tf.concat([shape, tf.shape(mean)], 0), axis=len(shape) + mean.shape.rank - 2)
+        action = dist.quantile(tf.clip_by_value(u, 1e-6, 1 - 1e-6))
+      else:
+        action = dist.sample(shape)
       return action, tf.reduce_sum(dist.log_prob(action), -1)
     # In the pre-tanh space x: log(1 - tanh(x)^2) = 2 (log 2 - x - softplus(-2x)),
     # finite where tanh saturates.
-    x = mean + std * tf.random.normal(tf.concat([shape, tf.shape(mean)], 0))
+    # The rows split over replicas: axis -2 of ``mean``, after the sample dims.
+    x = mean + std * distribute.normal(
+        tf.concat([shape, tf.shape(mean)], 0), axis=len(shape) + mean.shape.rank - 2)
     log_jacobian = 2.0 * (np.log(2.0) - x - tf.nn.softplus(-2.0 * x))
     return tf.tanh(x), tf.reduce_sum(tfd.Normal(mean, std).log_prob(x) - log_jacobian, -1)
 
@@ -261,7 +269,8 @@ class ActorCritic(tf.Module):
     # refreshed every ``slow_target_every`` updates; 0: the value itself (Dreamer v1).
     self.slow_target_every = int(slow_target_every)
     self.target_value = Value(name='target_value') if self.slow_target_every else None
-    self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='ac_updates')
+    self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='ac_updates',
+                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     self.actor_opt = Optimizer('actor', actor_lr, clip=clip, eps=eps)
     self.value_opt = Optimizer('value', value_lr, clip=clip, eps=eps)
 
@@ -289,14 +298,19 @@ class ActorCritic(tf.Module):
 
   def start_states(self, post):
     """(B, T, ...) posteriors -> (N, ...) imagination starts, gradient stopped: all B x T,
-    or ``starts`` of them drawn without replacement."""
+    or ``starts`` of them drawn without replacement (on R replicas, ceil(starts / R) of
+    each replica's)."""
     flat = {
         k: tf.stop_gradient(tf.reshape(v, [-1] + v.shape[2:].as_list())) for k, v in post.items()
     }
     total = tf.shape(flat['deter'])[0]
     if not self.starts:
       return flat
-    pick = tf.random.shuffle(tf.range(total))[:self.starts]
+    starts = -(-self.starts // distribute.replicas())
+    if distribute.keyed():
+      pick = tf.argsort(distribute.uniform([total]))[:starts]
+    else:
+      pick = tf.random.shuffle(tf.range(total))[:starts]
     return {k: tf.gather(v, pick) for k, v in flat.items()}
 
   def update(self, world_model, post):
@@ -334,8 +348,12 @@ class ActorCritic(tf.Module):
     metrics.update(self.value_opt.minimize(value_tape, value_loss, self.value.trainable_variables))
     self.updates.assign_add(1)
     if self.target_value is not None:
-      tf.cond(self.updates % self.slow_target_every == 0, lambda: tf.group(self._copy_target()),
-              tf.no_op)
+
+      def refresh():  # once for all replicas (mirrored variables)
+        return tf.cond(self.updates % self.slow_target_every == 0,
+                       lambda: tf.group(self._copy_target()), tf.no_op)
+
+      distribute.cross_replica(refresh)
     if self.entropy:
       metrics['actor_entropy'] = tf.reduce_mean(entropy)
     metrics['imag_reward'] = tf.reduce_mean(reward)

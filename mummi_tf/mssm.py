@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from mummi_tf import distribute
 from mummi_tf import fusion as fusion_lib
 from mummi_tf import networks
 
@@ -135,7 +136,7 @@ class MSSM(tf.Module):
     mean, std = fuse(means, stds, used)
     sf = mean
     if self.sf_input == 'sample':
-      sf = mean + std * tf.random.normal(tf.shape(mean))
+      sf = mean + std * distribute.normal(tf.shape(mean))
     return Encoding(sf, embeds, flags, dict(zip(self.names, means)), dict(zip(self.names, stds)),
                     mean, std)
 
@@ -155,22 +156,30 @@ class MSSM(tf.Module):
     }
 
   @staticmethod
-  def _sample(mean, std):
-    return mean + std * tf.random.normal(tf.shape(mean))
+  def _sample(mean, std, noise=None):
+    """A reparameterised sample; ``noise``: given standard normals (else drawn)."""
+    if noise is None:
+      noise = distribute.normal(tf.shape(mean))
+    return mean + std * noise
 
-  def img_step(self, prev_state, prev_action):
+  def img_step(self, prev_state, prev_action, noise=None):
     """h_t = g(s^c_{t-1}, h_{t-1}, a_{t-1}); prior p(s^c_t | h_t) (eq. 9)."""
     x = tf.concat([prev_state['stoch'], tf.cast(prev_action, tf.float32)], -1)
     x = self._img_in(x)
     deter, _ = self._cell(tf.cast(x, tf.float32), [prev_state['deter']])
     mean, std = self._prior_head(self._img_out(deter))
-    return {'mean': mean, 'std': std, 'stoch': self._sample(mean, std), 'deter': deter}
+    return {'mean': mean, 'std': std, 'stoch': self._sample(mean, std, noise), 'deter': deter}
 
-  def post_step(self, prior, sf):
+  def post_step(self, prior, sf, noise=None):
     """Posterior q(s^c_t | s^f_t, h_t) (eq. 11) from the prior's h_t and s^f_t."""
     x = self._obs_out(tf.concat([prior['deter'], sf], -1))
     mean, std = self._post_head(x)
-    return {'mean': mean, 'std': std, 'stoch': self._sample(mean, std), 'deter': prior['deter']}
+    return {
+        'mean': mean,
+        'std': std,
+        'stoch': self._sample(mean, std, noise),
+        'deter': prior['deter']
+    }
 
   def obs_step(self, prev_state, prev_action, obs):
     prior = self.img_step(prev_state, prev_action)
@@ -195,11 +204,16 @@ class MSSM(tf.Module):
 
     def step(carry, inputs):
       prev, _ = carry
-      act, feat, first = inputs
+      act, feat, first = inputs[:3]
+      prior_noise, post_noise = inputs[3:] or (None, None)
       keep = 1.0 - first[:, None]
       prev = {k: v * keep for k, v in prev.items()}
-      prior = self.img_step(prev, act * keep)
-      return self.post_step(prior, feat), prior
+      prior = self.img_step(prev, act * keep, prior_noise)
+      return self.post_step(prior, feat, post_noise), prior
 
-    post, prior = tf.scan(step, (action, sf, is_first), (state, state))
+    inputs = (action, sf, is_first)
+    if distribute.keyed():  # The sequence's noise (T, B, S), keyed on the batch row.
+      shape = [tf.shape(action)[0], batch, self.stoch_size]
+      inputs += (distribute.normal(shape, axis=1), distribute.normal(shape, axis=1))
+    post, prior = tf.scan(step, inputs, (state, state))
     return ({k: swap(v) for k, v in post.items()}, {k: swap(v) for k, v in prior.items()})

@@ -15,6 +15,8 @@ keys are its negatives (paper Sec. III: the (B x T) - 1 other observations of th
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from mummi_tf import distribute
+
 tfd = tfp.distributions
 
 SCORES = ('neg_sq_dist', 'dot')
@@ -39,6 +41,8 @@ def infonce(queries, keys, mask=None, score='neg_sq_dist'):
   if score not in SCORES:
     raise ValueError(f'score must be one of {", ".join(SCORES)}; got {score!r}.')
   q, k = _flatten(queries), _flatten(keys)
+  if distribute.replicas() > 1:
+    return _infonce_replicated(q, k, mask, score)
   logits = tf.matmul(q, k, transpose_b=True)
   if score == 'neg_sq_dist':
     logits = (2.0 * logits - tf.reduce_sum(q * q, -1)[:, None] - tf.reduce_sum(k * k, -1)[None, :])
@@ -51,6 +55,24 @@ def infonce(queries, keys, mask=None, score='neg_sq_dist'):
   ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
   correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
   count = tf.maximum(tf.reduce_sum(mask), 1.0)
+  return tf.reduce_sum(mask * ce) / count, tf.reduce_sum(mask * correct) / count
+
+
+def _infonce_replicated(q, k, mask, score):
+  """``infonce`` on one replica of several: this replica's queries against every
+  replica's keys (the negatives of the global batch), over the global mask count."""
+  mask = tf.ones([tf.shape(q)[0]], tf.float32) if mask is None else mask
+  mask = tf.reshape(tf.cast(mask, tf.float32), [-1])
+  k, offset = distribute.gather_rows(k)
+  column_mask, _ = distribute.gather_rows(mask)
+  logits = tf.matmul(q, k, transpose_b=True)
+  if score == 'neg_sq_dist':
+    logits = (2.0 * logits - tf.reduce_sum(q * q, -1)[:, None] - tf.reduce_sum(k * k, -1)[None, :])
+  logits = tf.where(column_mask[None, :] > 0, logits, -1e9 * tf.ones_like(logits))
+  labels = tf.range(tf.shape(q)[0]) + offset
+  ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+  correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
+  count = distribute.denominator(tf.reduce_sum(mask))
   return tf.reduce_sum(mask * ce) / count, tf.reduce_sum(mask * correct) / count
 
 
@@ -76,12 +98,12 @@ def kl_loss(post, prior, free_nats=3.0, train_prior=True):
             tfd.MultivariateNormalDiag(q['mean'], q['std']),
             tfd.MultivariateNormalDiag(p['mean'], p['std'])))
 
-  value = kl(post, prior)
+  value = distribute.global_value(kl(post, prior))  # the clamp sees the global batch
   if not train_prior:
     return tf.maximum(value, free_nats), value
   stop = lambda d: {k: tf.stop_gradient(d[k]) for k in ('mean', 'std')}
   prior_term = kl(stop(post), prior)
-  representation = tf.maximum(kl(post, stop(prior)), free_nats)
+  representation = tf.maximum(distribute.global_value(kl(post, stop(prior))), free_nats)
   # The value stays max(KL, free_nats); the prior term adds only its gradient.
   return representation + prior_term - tf.stop_gradient(prior_term), value
 
@@ -94,7 +116,7 @@ def masked_log_likelihood(dist, target, flag):
   """
   flag = tf.cast(flag, tf.float32)
   ll = dist.log_prob(tf.cast(target, tf.float32))
-  return tf.reduce_sum(flag * ll) / tf.maximum(tf.reduce_sum(flag), 1.0)
+  return tf.reduce_sum(flag * ll) / distribute.denominator(tf.reduce_sum(flag))
 
 
 def cross_modal_distance(means, flags):

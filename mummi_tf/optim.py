@@ -15,7 +15,10 @@ Public API::
   ``output_gradients=scale``, i.e. of ``scale * loss``, then unscaled by it; its scale
   halves on overflow and doubles after ``growth_interval`` finite steps);
 * skips the update when the loss or any gradient is non-finite: weights and Adam
-  slots stay untouched and ``opt.skipped`` (an int64 ``tf.Variable``) is incremented.
+  slots stay untouched and ``opt.skipped`` (an int64 ``tf.Variable``) is incremented;
+* on several replicas (``mummi_tf.distribute``), takes the mean over replicas of the
+  loss and of the gradients (each replica's loss being the mean over its rows) before
+  all of the above, so clipping and skipping see the global batch's gradient.
 
 Metrics: ``{name}_loss``, ``{name}_grad_norm``, ``{name}_skipped`` and, with loss
 scaling, ``{name}_loss_scale``.
@@ -23,6 +26,8 @@ scaling, ``{name}_loss_scale``.
 import gin
 import tensorflow as tf
 import tf_keras as keras
+
+from mummi_tf import distribute
 
 
 @gin.configurable
@@ -42,7 +47,8 @@ class Optimizer(tf.Module):
     if self._scaling:
       self._opt = keras.mixed_precision.LossScaleOptimizer(self._opt, initial_scale=2.0**15,
                                                            dynamic_growth_steps=growth_interval)
-    self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name=f'{name}_skipped')
+    self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name=f'{name}_skipped',
+                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     self._built = False
 
   @property
@@ -77,6 +83,9 @@ class Optimizer(tf.Module):
     grads = [
         tf.zeros_like(v) if g is None else tf.cast(g, v.dtype) for g, v in zip(grads, variables)
     ]
+    replicated = distribute.replicas() > 1
+    if replicated:
+      loss, grads = distribute.all_mean((loss, grads))
     if self._scaling:
       grads = self._opt.get_unscaled_gradients(grads)
     norm = tf.linalg.global_norm(grads)
@@ -92,7 +101,9 @@ class Optimizer(tf.Module):
       self.skipped.assign_add(1)
       return tf.constant(False)
 
-    if self._scaling:  # The wrapper skips a non-finite step itself and adapts its scale.
+    if replicated:
+      self._apply_replicated(grads, variables, finite)
+    elif self._scaling:  # The wrapper skips a non-finite step itself and adapts its scale.
       self._opt.apply_gradients(zip(grads, variables))
       tf.cond(finite, lambda: tf.constant(True), skip)
     else:
@@ -105,3 +116,29 @@ class Optimizer(tf.Module):
     if self._scaling:
       metrics[f'{self._label}_loss_scale'] = tf.identity(self.loss_scale)
     return metrics
+
+  def _apply_replicated(self, grads, variables, finite):
+    """The update in a replica context, from gradients already reduced over replicas.
+
+    The conditional update runs in the cross-replica context (a ``merge_call``): a
+    branch of a replica-context ``tf.cond`` may not synchronise replicas.
+    """
+    if self._scaling:  # The wrapper skips and adapts in the cross-replica context itself.
+      self._opt.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+      self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
+      return
+
+    def merged(strategy, grads, finite):
+      def apply():
+        strategy.extended.call_for_each_replica(
+            lambda g: self._opt.apply_gradients(zip(g, variables), skip_gradients_aggregation=True),
+            args=(grads,))
+        return tf.constant(True)
+
+      def skip():
+        self.skipped.assign_add(1)
+        return tf.constant(False)
+
+      return tf.cond(strategy.experimental_local_results(finite)[0], apply, skip)
+
+    tf.distribute.get_replica_context().merge_call(merged, args=(grads, finite))

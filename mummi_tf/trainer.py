@@ -1,5 +1,6 @@
 """The training loop of the paper's appendix A around the agent (see ``mummi_tf.train``)."""
 
+import contextlib
 import inspect
 import json
 import pathlib
@@ -13,6 +14,7 @@ import tqdm
 from mummi_tf import agent as agent_lib
 from mummi_tf import checkpoints
 from mummi_tf import diagnostics
+from mummi_tf import distribute
 from mummi_tf import driver as driver_lib
 from mummi_tf import envs as envs_lib
 from mummi_tf import evaluation
@@ -65,6 +67,43 @@ def determinism_error(error):
           'op on this device; bind Trainer.deterministic = \'auto\' (the default) or False.')
 
 
+def resolve_devices(devices, batch_size):
+  """The devices of the update, as ``GPU:0``-style names: ``Trainer.devices`` as given, or
+  (None) every visible GPU, else the CPU. ``batch_size`` must split evenly over them; one
+  device must be the process's default (``CUDA_VISIBLE_DEVICES`` picks the GPU)."""
+  if devices is None:
+    devices = [d.name for d in tf.config.list_logical_devices('GPU')] or ['CPU:0']
+  devices = [_short(d) for d in ([devices] if isinstance(devices, str) else devices)]
+  if not devices:
+    raise ValueError('Trainer.devices must name at least one device (None: every GPU).')
+  if len(set(devices)) < len(devices):
+    raise ValueError(f'Trainer.devices names a device twice: {devices}.')
+  if len(devices) == 1:
+    gpus = tf.config.list_logical_devices('GPU')
+    default = 'GPU:0' if gpus else 'CPU:0'
+    if devices[0] != default:
+      raise ValueError(f'Trainer.devices = {devices}: one device must be the default one '
+                       f'({default}); select a GPU with CUDA_VISIBLE_DEVICES.')
+  if batch_size % len(devices):
+    raise ValueError(f'Trainer.batch_size {batch_size} does not split over {len(devices)} '
+                     'devices; use a multiple of the device count.')
+  return devices
+
+
+def _short(device):
+  spec = tf.DeviceSpec.from_string(str(device))
+  if spec.device_type is None:
+    raise ValueError(f'Trainer.devices: {device!r} is not a device name such as GPU:0.')
+  return f'{spec.device_type.upper()}:{spec.device_index or 0}'
+
+
+def devices_label(devices):
+  """The summary line's device field: 'CPU', '1 GPU' or 'N replicas (GPU:0, GPU:1)'."""
+  if len(devices) > 1:
+    return f'{len(devices)} replicas ({", ".join(devices)})'
+  return 'CPU' if devices[0].startswith('CPU') else '1 GPU'
+
+
 def spec_dict(spec):
   return {k: [list(v.shape), np.dtype(v.dtype).name] for k, v in spec.items()}
 
@@ -79,7 +118,7 @@ class Trainer:
   def __init__(self, logdir, task, seed, gin_files=(), steps=2_000_000, prefill=5000,
                train_every=1000, train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
                eval_episodes=1, num_envs=1, log_every=1000, save_every=10_000, prefetch=0,
-               deterministic='auto'):
+               deterministic='auto', devices=None):
     self.logdir = pathlib.Path(logdir)
     self.task, self.seed = task, int(seed)
     self.gin_files = [str(name) for name in gin_files]  # as given, for run.json
@@ -95,6 +134,9 @@ class Trainer:
       raise ValueError(f'Trainer.save_every must be >= 1 env steps, got {save_every}.')
     self.prefetch = int(prefetch)  # batches sampled ahead; 0 keeps seeded runs reproducible
     self.action_repeat = int(make_option('action_repeat'))
+    # The update's devices (None: every visible GPU, else the CPU); several: data parallel.
+    self._devices_option = devices
+    self.devices = None
     self._evaluator = None
     self._timed_windows = 0  # logging windows with updates seen (for the cost estimate)
     self._seed_everything(deterministic)
@@ -124,7 +166,10 @@ class Trainer:
     ]
     obs_spec, action_spec = self.envs[0].observation_spec(), self.envs[0].action_spec()
     policy = precision.set_policy()  # gin; before any layer is built
-    self.agent = agent_lib.Agent(obs_spec, action_spec)
+    self.devices = resolve_devices(self._devices_option, self.batch_size)
+    self.strategy = distribute.strategy_for(self.devices)  # None on one device
+    with self.strategy.scope() if self.strategy else contextlib.nullcontext():
+      self.agent = agent_lib.Agent(obs_spec, action_spec)
     self.logger = logger_lib.Logger(self.logdir)
     # The last complete evaluation (a resumed run redoes one that a crash cut short).
     self._evaluated_at = logger_lib.last_step_with(self.logdir, 'test/return_')
@@ -148,12 +193,12 @@ class Trainer:
       start = f'resumed at step {self.step} (no checkpoint yet)'
     else:
       start = 'fresh'
-    gpus = len(tf.config.list_logical_devices('GPU'))
     workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
     return ' · '.join([
         self.task,
         method(),
-        str(self.logdir), start, policy, f'{gpus} GPU' if gpus else 'CPU', workers,
+        str(self.logdir), start, policy,
+        devices_label(self.devices), workers,
         'deterministic ops' if self.deterministic else 'nondeterministic ops'
     ])
 

@@ -39,6 +39,7 @@ import gin
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from mummi_tf import distribute
 from mummi_tf import fusion as fusion_lib
 from mummi_tf import methods as methods_lib
 from mummi_tf import mssm as mssm_lib
@@ -151,7 +152,7 @@ class WorldModel(tf.Module):
     drop = None
     if self.method == 'mssm_e' and self._drop_prob > 0:
       drop = {
-          m: tf.cast(tf.random.uniform(tf.shape(data['reward'])) >= self._drop_prob, tf.float32)
+          m: tf.cast(distribute.uniform(tf.shape(data['reward'])) >= self._drop_prob, tf.float32)
           for m in self.mssm.names
       }
     enc = self.mssm.encode(data, drop)
