@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_isolated
+from envs_helpers import ROOT, run_isolated
 
 HAVE_ROBOSUITE = importlib.util.find_spec('robosuite') is not None
 pytestmark = pytest.mark.skipif(

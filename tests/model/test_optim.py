@@ -81,7 +81,7 @@ def test_float16_training_with_loss_scaling_stays_finite_and_adapts():
   """The GPU float16 path, on this CPU at tiny sizes: finite losses, the scale adapts."""
   import gin
   import tf_keras as keras
-  from conftest import batch, obs_spec, TINY, ACTION
+  from model_helpers import batch, obs_spec, TINY, ACTION
   from mummi_tf import world_model
   keras.mixed_precision.set_global_policy('mixed_float16')
   for key, value in TINY.items():

@@ -9,7 +9,7 @@ from mummi_tf import mssm
 from mummi_tf import precision
 from mummi_tf.world_model import WorldModel
 
-from conftest import ACTION, METHODS, TINY, batch, obs_spec
+from model_helpers import ACTION, METHODS, TINY, batch, obs_spec
 
 VARIANTS = [(m, {}) for m in METHODS] + [('mummi', {
     'sf_input': 'sample'
