@@ -6,14 +6,16 @@
 Figures (names for --only): env (env ms per agent step vs a bare render step, each task),
 update (Agent.train per method vs Dreamer's), precision (default precision / XLA vs
 float32), worker (worker-process overhead), replay (RAM per step; sampling headroom),
-export (SavedModel policy latency), train (end-to-end env steps/s). Writes
+export (SavedModel and TFLite policy latency vs the weight floor), train (end-to-end env
+steps/s), roofline (the update's FLOP rate vs the machine's dense matmul peak, whole and per
+part). Writes
 DIR/results.json and DIR/results.md; with --only, figures of an earlier results.json in
 DIR that were not rerun are kept. Each figure is the median of --repeats (>= 5; smoke: 2)
 repeats with min and max, its baseline measured in the same run.
 
 The main process imports TensorFlow; env figures run in a TF-free subprocess
 (`bench.env_probe`), update figures in a fresh process per configuration
-(`bench.update_probe`), since the mixed-precision policy is global.
+(`bench.update_probe`, `bench.roofline_probe`), since the mixed-precision policy is global.
 """
 import argparse
 import json
@@ -26,7 +28,7 @@ from bench import figures_env
 from bench import figures_model
 from bench import report
 
-FIGURES = ('env', 'update', 'precision', 'worker', 'replay', 'export', 'train')
+FIGURES = ('env', 'update', 'precision', 'worker', 'replay', 'export', 'train', 'roofline')
 HERE = pathlib.Path(__file__).resolve().parent
 
 
@@ -187,6 +189,10 @@ def main(argv=None):
       ]
       results['train/paper'] = figures_train.run('paper', 'walker_stand', ['mummi'], size['paper'],
                                                  repeats, args.timeout, batch)
+  if 'roofline' in names:
+    from bench import figures_roofline
+    log(f'roofline probes (B={size["update"]["batch"]}, T={size["update"]["length"]})', start)
+    results.update(figures_roofline.figures(dict(size['update'], repeats=repeats), args.timeout))
   for entry in results.values():
     entry['date'] = info['date']
   merged = dict(results)

@@ -2,7 +2,7 @@
 
 Public API::
 
-    export(logdir, out=None, mpc=None, stochastic=False, force=False) -> metadata
+    export(logdir, out=None, mpc=None, stochastic=False, force=False, tflite=None) -> metadata
     PolicyModule(agent, sample=False, mpc=None)     # the exported tf.Module
     load_logdir(logdir) -> (run, gin_text, newest_checkpoint_path, step)
     main(argv=None) -> exit code                     # tools/export_savedmodel.py
@@ -27,6 +27,12 @@ callers without Python (``saved_model_cli``, TF Serving, the C++/Java loaders, t
 converter): ``initial_state(batch_size)`` -> ``state_<k>``, and ``step`` with inputs
 ``obs_<modality>`` (images uint8), ``flag_<modality>``, ``state_<k>`` and ``is_first`` ->
 outputs ``action`` and ``state_<k>`` (``flat_names`` lists them).
+
+``tflite`` ('int8', 'float16' or 'none') also writes ``policy.tflite`` beside
+``saved_model.pb``: the same two flat signatures as TFLite builtin ops, with int8
+(dynamic-range), float16 or float32 weights (``mummi_tf.export_tflite``). It needs the
+policy without MPC (``mpc=False``): MPC differentiates through imagination, and TFLite has no
+builtin gradient ops (``EluGrad``, ``StridedSliceGrad``, ``BroadcastGradientArgs``).
 
 It runs the encoders, fusion, the MSSM filter and the actor (plus latent-guided MPC
 unless ``mpc=False``) exactly as ``Agent.policy(obs, state, training=False)``:
@@ -54,6 +60,7 @@ import tf_keras as keras
 
 from mummi_tf import agent as agent_lib
 from mummi_tf import checkpoints
+from mummi_tf import export_tflite
 
 METADATA = 'metadata.json'
 
@@ -230,7 +237,31 @@ class PolicyModule(tf.Module):
     self.policy_variables = list(used.values())
 
 
-def export(logdir, out=None, mpc=None, stochastic=False, force=False):
+def _check_tflite(tflite, mpc):
+  """An ExportError unless ``tflite`` is None or a TFLite option the policy allows."""
+  if tflite is None:
+    return
+  if tflite not in export_tflite.QUANTIZE:
+    raise ExportError(f'--tflite must be one of {", ".join(export_tflite.QUANTIZE)}; '
+                      f'got {tflite!r}.')
+  if mpc:
+    raise ExportError('--tflite needs the policy without MPC (--no_mpc, mpc=False): latent-guided '
+                      'MPC takes gradients through imagination, which TFLite builtins cannot.')
+
+
+def _write_tflite(tmp, tflite):
+  """``tmp/policy.tflite``; its metadata entry (None without ``tflite``)."""
+  if tflite is None:
+    return None
+  try:
+    return export_tflite.write(tmp, tflite)
+  except Exception as e:  # noqa: BLE001 - the converter raises several types
+    shutil.rmtree(tmp, ignore_errors=True)
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise ExportError(f'TFLite conversion failed: {first}') from e
+
+
+def export(logdir, out=None, mpc=None, stochastic=False, force=False, tflite=None):
   """Writes the SavedModel and metadata.json; returns the metadata dict.
 
   Replaces the process's gin config by the run's (``gin.clear_config`` first).
@@ -241,9 +272,12 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False):
     mpc: latent-guided MPC on/off; None keeps the run's gin setting.
     stochastic: sampled posterior and action instead of the deterministic ones.
     force: replace an existing ``out``.
+    tflite: None, or also write ``policy.tflite`` with weights 'int8', 'float16' or
+      'none' (float32); needs ``mpc`` False.
   """
   logdir = pathlib.Path(logdir)
   out = pathlib.Path(out) if out else logdir / 'savedmodel'
+  _check_tflite(tflite, mpc)
   if out.exists() and not force:
     raise ExportError(f'{out} exists; pass --force to overwrite it.')
   run, gin_text, ckpt, step = load_logdir(logdir)
@@ -265,12 +299,14 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False):
                         'run.json)') from e
     step = checkpoints.step_of(ckpt)
     mpc = agent.behavior.mpc if mpc is None else bool(mpc)
+    _check_tflite(tflite, mpc)
     module = PolicyModule(agent, sample=stochastic, mpc=mpc)
     tmp = out.parent / f'.{out.name}.tmp'
     shutil.rmtree(tmp, ignore_errors=True)
     tf.saved_model.save(module, str(tmp), signatures=module.flat_signatures)
   finally:
     keras.mixed_precision.set_global_policy(policy)
+  tflite_entry = _write_tflite(tmp, tflite)
   metadata = {
       'task': run['task'],
       'method': run.get('method'),
@@ -291,6 +327,7 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False):
       'mpc': mpc,
       'stochastic': bool(stochastic),
       'dtype': 'float32',
+      'tflite': tflite_entry,
   }
   (tmp / METADATA).write_text(json.dumps(metadata, indent=2))
   if out.exists():
@@ -312,9 +349,13 @@ def main(argv=None):
   parser.add_argument('--stochastic', action='store_true',
                       help='sample latent and action (default: deterministic)')
   parser.add_argument('--force', action='store_true', help='overwrite an existing --out')
+  parser.add_argument(
+      '--tflite', nargs='?', const='int8', default=None, metavar='{int8,float16,none}',
+      help='also write OUT/policy.tflite (TFLite builtins) with int8 (default), float16 or '
+      'float32 weights; needs --no_mpc')
   args = parser.parse_args(argv)
   try:
-    meta = export(args.logdir, args.out, args.mpc, args.stochastic, args.force)
+    meta = export(args.logdir, args.out, args.mpc, args.stochastic, args.force, args.tflite)
   except ExportError as e:
     print(f'export_savedmodel: error: {e}', file=sys.stderr)
     return 2
@@ -322,4 +363,7 @@ def main(argv=None):
   print(f'exported {meta["task"]} ({meta["method"]}, step '
         f'{meta["checkpoint_step"]}, mpc={meta["mpc"]}, '
         f'stochastic={meta["stochastic"]}) to {out}')
+  if meta['tflite']:
+    print(f'and {out}/{meta["tflite"]["file"]} ({meta["tflite"]["quantize"]} weights, '
+          f'{meta["tflite"]["bytes"]} bytes)')
   return 0

@@ -18,11 +18,18 @@ import tf_keras as keras
 
 
 def _merge(x, keep):
-  """Flattens all but the last ``keep`` dims; returns (flat, leading shape)."""
+  """Flattens all but the last ``keep`` dims; returns (flat, leading shape).
+
+  Trailing dims known statically stay static in the graph: the TFLite converter
+  legalises a ``Conv2D`` to a builtin only when its input channels are static.
+  """
   shape = tf.shape(x)
-  lead = shape[:tf.rank(x) - keep]
-  flat = tf.reshape(x, tf.concat([[-1], shape[tf.rank(x) - keep:]], 0))
-  return flat, lead
+  if x.shape.rank is None:
+    lead = shape[:tf.rank(x) - keep]
+    return tf.reshape(x, tf.concat([[-1], shape[tf.rank(x) - keep:]], 0)), lead
+  start = x.shape.rank - keep
+  tail = [shape[start + i] if d is None else d for i, d in enumerate(x.shape[start:].as_list())]
+  return tf.reshape(x, [-1] + tail), shape[:start]
 
 
 def _split(x, lead, keep):

@@ -35,10 +35,10 @@ def check_schema(payload, smoke):
       assert entry['met'] in (True, False, None), name
 
 
-def run_bench(out, *args):
+def run_bench(out, *args, timeout=120):
   proc = subprocess.run([sys.executable, '-m', 'bench', '--smoke', '--out',
-                         str(out), *args], cwd=REPO, capture_output=True, text=True, timeout=120,
-                        check=False)
+                         str(out), *args], cwd=REPO, capture_output=True, text=True,
+                        timeout=timeout, check=False)
   assert proc.returncode == 0, proc.stderr[-2000:]
   return proc
 
@@ -58,6 +58,29 @@ def test_smoke_report_schema(tmp_path):
   table = (tmp_path / 'results.md').read_text()
   assert '| replay/ram_per_step |' in table and payload['machine']['cpu'] in table
   assert 'replay/sampling' in proc.stdout
+
+
+def test_smoke_roofline(tmp_path):
+  """Issue 16: the update's and its parts' FLOPs and fraction of the matmul peak, for both
+  methods and both precisions; the parts partition the update's FLOPs."""
+  run_bench(tmp_path, '--only', 'roofline', timeout=600)
+  payload = json.loads((tmp_path / 'results.json').read_text())
+  check_schema(payload, smoke=True)
+  figures = payload['figures']
+  assert figures['roofline/peak_float32']['value'] > 0
+  assert figures['roofline/peak_bfloat16']['value'] > 0
+  updates = [k for k in figures if k.count('/') == 2]
+  assert 'roofline/mummi/float32' in updates and len(updates) == 2, sorted(figures)
+  assert any(k.startswith('roofline/dreamer/mixed_') for k in updates), updates
+  for name in updates:
+    parts = {k.split('/')[-1]: v for k, v in figures.items() if k.startswith(name + '/')}
+    assert {'encoders', 'observe', 'imagination', 'actor_value'} <= set(parts), parts
+    assert figures[name]['bottleneck'] in set(parts) | {'rest'}
+    for entry in [figures[name], *parts.values()]:
+      assert entry['flops'] > 0 and 0 < entry['fraction'], entry
+      assert math.isclose(entry['fraction'], entry['ratio'])
+    assert sum(p['flops'] for p in parts.values()) == figures[name]['flops']
+  assert {'experts', 'fusion_infonce'} <= {k.split('/')[-1] for k in figures if 'mummi' in k}
 
 
 def test_bad_figure_name_is_one_clear_line(tmp_path):

@@ -12,9 +12,11 @@ import gin
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 
 from mummi_tf import agent as agent_lib
 from mummi_tf import export
+from mummi_tf import export_tflite
 from test_agent import ACTION_SIZE, ACTION_SPEC, OBS_SPEC, bind_tiny, make_obs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -307,3 +309,136 @@ def test_saved_model_cli_runs_the_step_signature(exported, tmp_path):
   ], capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   np.testing.assert_allclose(np.load(tmp_path / 'outputs' / 'action.npy'), expected[0], atol=1e-5)
+
+
+# Layers of >= 1024 weights, which dynamic-range quantisation turns int8 (smaller ones stay
+# float32): the conv encoder's last three convs, the GRU, the PoE experts, the actor.
+WIDE = {
+    'WorldModel.cnn_depth': 8,
+    'WorldModel.deter': 32,
+    'WorldModel.hidden': 32,
+    'WorldModel.expert_hidden': 64,
+    'WorldModel.mlp_units': 32,
+    'WorldModel.embed': 32,
+    'Actor.units': 32,
+}
+ACTOR_GAIN = 20.0  # scales the actor's output layer: actions span [-1, 1], not ~0.
+# Max |int8 action - float32 action| (actions in [-1, 1]). One step from the same state:
+# 0.011-0.029 measured over six seeds of this fixture (float16 weights: <= 0.001). Closed
+# loop, each model on its own state: 0.013-0.35, since this random recurrent model amplifies
+# a state difference (float16's 0.001 grows to 0.013 likewise). A model fed a wrong state
+# is off by > 0.9.
+INT8_STEP_BOUND = 0.05
+INT8_LOOP_BOUND = 0.5
+
+
+@pytest.fixture(scope='module')
+def tflite_exported(tmp_path_factory):
+  """A wider policy exported with --no_mpc --tflite (int8); its actor's output layer is
+  scaled so that the actions span [-1, 1] (an untrained actor's stay near 0)."""
+  root = tmp_path_factory.mktemp('tflite')
+  logdir = root / 'logdir'
+  logdir.mkdir()
+  bind_tiny(**WIDE)
+  keras.utils.set_random_seed(2)
+  agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+  last = agent.behavior.actor._net._layers[-1]
+  last.kernel.assign(ACTOR_GAIN * last.kernel)
+  write_logdir(logdir, agent)
+  gin.clear_config()
+  out = root / 'policy'
+  code = export.main(['--logdir', str(logdir), '--out', str(out), '--no_mpc', '--tflite'])
+  gin.clear_config()
+  assert code == 0
+  return logdir, out
+
+
+def tflite_sequence():
+  """Eight steps of a batch of 3: every subset of sensors missing (a missing touch reads
+  NaN), row 1 restarting at step 2."""
+  steps = []
+  for t, flags in enumerate(FLAGS + FLAGS[::-1]):
+    obs = make_obs(3, seed=20 + t, flags=flags)
+    obs['touch'][obs['touch_flag'] == 0] = np.nan
+    obs['is_first'][:] = t == 0
+    obs['is_first'][1] |= t == 2
+    steps.append(obs)
+  return steps
+
+
+def _tflite_inputs(obs):
+  inputs = {f'obs_{m}': obs[m] for m in ('rgb', 'touch')}
+  inputs.update({f'flag_{m}': obs[f'{m}_flag'] for m in ('rgb', 'touch')})
+  inputs['is_first'] = obs['is_first']
+  return inputs
+
+
+def _states(outputs):
+  return {k: np.asarray(v) for k, v in outputs.items() if k.startswith('state_')}
+
+
+def tflite_loop(model, path):
+  """Drives the float32 SavedModel and a .tflite file side by side through their
+  signatures; returns the actions (steps, B, A) of the SavedModel, of the .tflite in closed
+  loop (its own state fed back), of the .tflite fed the SavedModel's state (one-step error)
+  and of the .tflite fed the initial state at every step (a wrong model)."""
+  initial_state, step = export_tflite.signature_runners(path)
+  ref_state = _states(model.signatures['initial_state'](batch_size=tf.constant(3)))
+  state = initial_state(batch_size=np.array(3, np.int32))
+  start = dict(state)
+  actions = {'ref': [], 'loop': [], 'one_step': [], 'wrong': []}
+  for obs in tflite_sequence():
+    inputs = _tflite_inputs(obs)
+    actions['one_step'].append(step(**inputs, **ref_state)['action'])
+    actions['wrong'].append(step(**inputs, **start)['action'])
+    out = model.signatures['step'](**{k: tf.constant(v) for k, v in inputs.items()}, **ref_state)
+    actions['ref'].append(out['action'].numpy())
+    ref_state = _states(out)
+    out = step(**inputs, **state)
+    actions['loop'].append(out['action'])
+    state = _states(out)
+  return {k: np.stack(v) for k, v in actions.items()}
+
+
+def test_tflite_int8_closed_loop_matches_the_float32_savedmodel(tflite_exported, tmp_path):
+  """policy.tflite (builtin ops, int8 weights) through its signature runners alone:
+  initial_state, then steps feeding the state back with sensors missing, within the
+  bounds above of the SavedModel's float32 step; the float32 .tflite within 1e-5 from the
+  same state."""
+  _, out = tflite_exported
+  meta = json.loads((out / 'metadata.json').read_text())
+  assert meta['mpc'] is False and meta['tflite']['quantize'] == 'int8'
+  assert meta['tflite']['bytes'] == (out / 'policy.tflite').stat().st_size
+  interpreter = export_tflite.interpreter(out / 'policy.tflite')
+  assert set(interpreter.get_signature_list()) == {'initial_state', 'step'}
+  tensors = [
+      d for i in range(interpreter.num_subgraphs()) for d in interpreter.get_tensor_details(i)
+  ]
+  assert any(d['dtype'] == np.int8 for d in tensors), 'no int8 weights'
+  model = tf.saved_model.load(str(out))
+  actions = tflite_loop(model, out / 'policy.tflite')
+  ref, loop = actions['ref'], actions['loop']
+  assert np.all(np.isfinite(loop)) and np.all(np.abs(loop) <= 1.0)
+  assert np.abs(ref).max() > 0.5, 'actions too small for the bounds to mean anything'
+  one_step, closed = np.abs(actions['one_step'] - ref).max(), np.abs(loop - ref).max()
+  assert one_step <= INT8_STEP_BOUND and closed <= INT8_LOOP_BOUND, (one_step, closed)
+  assert np.abs(actions['wrong'][2:] - ref[2:]).max() > 1.5 * INT8_LOOP_BOUND
+  (tmp_path / 'float32.tflite').write_bytes(export_tflite.convert(out, 'none'))
+  actions = tflite_loop(model, tmp_path / 'float32.tflite')
+  np.testing.assert_allclose(actions['one_step'], actions['ref'], atol=1e-5)
+  # float32 rounding (XNNPACK's kernels, not oneDNN's), amplified as above over 8 steps.
+  np.testing.assert_allclose(actions['loop'], actions['ref'], atol=1e-3)
+
+
+def test_tflite_usage_errors(exported, tmp_path, capsys):
+  """A bad --tflite value or a policy with MPC: one error line, exit 2, nothing written."""
+  logdir, _, _ = exported
+  out = tmp_path / 'policy'
+  assert export.main(['--logdir', str(logdir), '--out', str(out), '--tflite', 'int4']) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and '--tflite must be one of int8, float16, none' in err
+  assert export.main(['--logdir', str(logdir), '--out', str(out), '--tflite', 'float16']) == 2
+  gin.clear_config()
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and 'needs the policy without MPC (--no_mpc' in err
+  assert not out.exists() and not list(tmp_path.iterdir())

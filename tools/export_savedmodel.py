@@ -2,9 +2,10 @@
 """Export the trained policy of a logdir as a TF-only SavedModel.
 
     python tools/export_savedmodel.py --logdir LOGDIR [--out DIR] [--mpc | --no_mpc]
-        [--stochastic] [--force]
+        [--stochastic] [--force] [--tflite [int8|float16|none]]
 
-See ``mummi_tf/export.py`` for the signatures; exit 2 on a usage error.
+See ``mummi_tf/export.py`` for the signatures; ``--tflite`` (with ``--no_mpc``) also writes
+``DIR/policy.tflite`` (``mummi_tf/export_tflite.py``); exit 2 on a usage error.
 """
 import sys
 
