@@ -178,9 +178,11 @@ def main(argv=None):
   if 'train' in names:
     from bench import figures_train
     log('train (quick dims)', start)
-    tiny = figures_train_tiny(size)
-    results['train/quick'] = figures_train.run('quick', 'walker_stand', ['mummi', 'quick'],
-                                               size['quick'], repeats, args.timeout, tiny)
+    tiny = size['update']['tiny']
+    results['train/quick'] = figures_train.run('quick', 'walker_stand',
+                                               ['mummi', 'quick'] + (['tiny'] if tiny else []),
+                                               size['quick'], repeats, args.timeout,
+                                               figures_train_tiny(size) if tiny else [])
     if size['paper']:
       log('train (paper dims)', start)
       batch = [
@@ -222,11 +224,8 @@ def main(argv=None):
 
 
 def figures_train_tiny(size):
-  """Extra bindings of the smoke train run: the tiny model and batch."""
-  if not size['update']['tiny']:
-    return []
-  from bench.update_probe import TINY
-  return [f'{k} = {v}' for k, v in TINY.items()] + [
+  """Extra bindings of the smoke train run (after gin/tiny.gin): the tiny batch."""
+  return [
       f'Trainer.batch_size = {size["update"]["batch"]}',
       f'Trainer.batch_length = {size["update"]["length"]}', 'mummi_tf.envs.make.time_limit = 100'
   ]  # episodes of 50 agent steps: prefill ends one

@@ -25,24 +25,6 @@ GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / 'gin'
 ACTION_SIZE = 6
 IMAGES = {'rgb': (64, 64, 3), 'depth': (64, 64, 1)}
 VECTORS = {'touch': (2,)}
-# Tiny sizes for --smoke (the same keys as tests/test_agent.py's TINY).
-TINY = {
-    'WorldModel.deter': 8,
-    'WorldModel.stoch': 4,
-    'WorldModel.fused': 8,
-    'WorldModel.hidden': 8,
-    'WorldModel.cnn_depth': 2,
-    'WorldModel.mlp_units': 8,
-    'WorldModel.embed': 8,
-    'WorldModel.expert_hidden': 8,
-    'WorldModel.reward_units': 8,
-    'Actor.units': 8,
-    'Actor.layers': 2,
-    'Value.units': 8,
-    'Value.layers': 2,
-    'ActorCritic.horizon': 3,
-    'ActorCritic.mpc_horizon': 3,
-}
 
 
 def obs_spec():
@@ -82,11 +64,11 @@ def random_batch(batch, length, seed=0):
 
 
 def configure(method, tiny=False, bindings=()):
-  """gin/<method>.gin, then the tiny sizes (if asked) and `bindings`."""
+  """gin/<method>.gin, then gin/tiny.gin (if asked) and `bindings`."""
   from mummi_tf import agent  # noqa: F401  (registers the configurables)
   gin.clear_config()
-  extra = [f'{k} = {v}' for k, v in TINY.items()] if tiny else []
-  gin.parse_config_files_and_bindings([str(GIN_DIR / f'{method}.gin')], extra + list(bindings))
+  files = [f'{method}.gin'] + (['tiny.gin'] if tiny else [])
+  gin.parse_config_files_and_bindings([str(GIN_DIR / f) for f in files], list(bindings))
 
 
 def build_agent(method, policy='float32', tiny=False, bindings=()):

@@ -17,27 +17,12 @@ OBS_SPEC = {
     'state': dm_env.specs.Array((5,), np.float32, 'state'),
 }
 ACTION_SPEC = dm_env.specs.BoundedArray((ACTION_SIZE,), np.float32, -1.0, 1.0)
-TINY = {
-    'WorldModel.deter': 8,
-    'WorldModel.stoch': 4,
-    'WorldModel.fused': 8,
-    'WorldModel.hidden': 8,
-    'WorldModel.cnn_depth': 2,
-    'WorldModel.mlp_units': 8,
-    'WorldModel.embed': 8,
-    'WorldModel.expert_hidden': 8,
-    'WorldModel.reward_units': 8,
-    'Actor.units': 8,
-    'Actor.layers': 2,
-    'Value.units': 8,
-    'Value.layers': 2,
-    'ActorCritic.horizon': 3,
-    'ActorCritic.mpc_horizon': 3,
-}
 
 
 def bind_tiny(**extra):
-  for key, value in {**TINY, **extra}.items():
+  """gin/tiny.gin's sizes, then ``extra`` bindings."""
+  gin.parse_config_file('tiny.gin')
+  for key, value in extra.items():
     gin.bind_parameter(key, value)
 
 
