@@ -7,15 +7,17 @@ Figures (names for --only): env (env ms per agent step vs a bare render step, ea
 update (Agent.train per method vs Dreamer's), precision (default precision / XLA vs
 float32), worker (worker-process overhead), replay (RAM per step; sampling headroom),
 export (SavedModel and TFLite policy latency vs the weight floor), train (end-to-end env
-steps/s), roofline (the update's FLOP rate vs the machine's dense matmul peak, whole and per
-part). Writes
+steps/s and where each window's wall time goes), roofline (the update's FLOP rate vs the
+machine's dense matmul peak, whole and per part), collect (the training policy's ms per
+agent step with and without MPC vs the env's). Writes
 DIR/results.json and DIR/results.md; with --only, figures of an earlier results.json in
 DIR that were not rerun are kept. Each figure is the median of --repeats (>= 5; smoke: 2)
 repeats with min and max, its baseline measured in the same run.
 
 The main process imports TensorFlow; env figures run in a TF-free subprocess
 (`bench.env_probe`), update figures in a fresh process per configuration
-(`bench.update_probe`, `bench.roofline_probe`), since the mixed-precision policy is global.
+(`bench.update_probe`, `bench.roofline_probe`, `bench.policy_probe`), since the
+mixed-precision policy is global.
 """
 import argparse
 import json
@@ -28,7 +30,8 @@ from bench import figures_env
 from bench import figures_model
 from bench import report
 
-FIGURES = ('env', 'update', 'precision', 'worker', 'replay', 'export', 'train', 'roofline')
+FIGURES = ('env', 'update', 'precision', 'worker', 'replay', 'export', 'train', 'roofline',
+           'collect')
 HERE = pathlib.Path(__file__).resolve().parent
 
 
@@ -56,7 +59,13 @@ def sizes(smoke, args):
             'window': 100,
             'updates': 1
         },
-        'paper': None
+        'paper': None,
+        'collect': {
+            'tiny': True,
+            'batch': 1,
+            'calls': 3,
+            'env_steps': 5
+        }
     }
   # prefill >= one episode (time_limit 1000 env steps): replay samples whole episodes only.
   return {
@@ -84,6 +93,12 @@ def sizes(smoke, args):
           'prefill': 1000,
           'window': 250,
           'updates': 1
+      },
+      'collect': {
+          'tiny': False,
+          'batch': 1,
+          'calls': 50,
+          'env_steps': args.env_steps
       }
   }
 
@@ -191,6 +206,10 @@ def main(argv=None):
       ]
       results['train/paper'] = figures_train.run('paper', 'walker_stand', ['mummi'], size['paper'],
                                                  repeats, args.timeout, batch)
+  if 'collect' in names:
+    from bench import figures_collect
+    log('collect (policy probes, env probe)', start)
+    results.update(figures_collect.figures(dict(size['collect'], repeats=repeats), args.timeout))
   if 'roofline' in names:
     from bench import figures_roofline
     log(f'roofline probes (B={size["update"]["batch"]}, T={size["update"]["length"]})', start)

@@ -11,10 +11,10 @@ WORKER_GOAL = ('ratio_max', 1.1)
 UNIT = 'ms/agent step'
 
 
-def measure(tasks, steps, repeats, timeout):
+def measure(tasks, steps, repeats, timeout, shadows=True):
   """{task: probe result} for `tasks` (Natural MuJoCo and/or 'table_wiping')."""
   results, error = runner.run(['-m', 'bench.env_probe', '--steps', steps, '--repeats', repeats] +
-                              list(tasks), timeout)
+                              ([] if shadows else ['--no_shadows']) + list(tasks), timeout)
   found = {r['task']: r for r in results}
   for task in tasks:
     found.setdefault(task, {'task': task, 'error': error or 'no result'})

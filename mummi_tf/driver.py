@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from mummi_tf import timing
 from mummi_tf.envs.worker import WorkerDied
 
 
@@ -75,11 +76,14 @@ class Driver:
   step, so training overlaps collection. A worker process that dies is replaced (its
   unfinished episode dropped, a warning logged) up to ``max_restarts`` times in a row per
   env; returned step counts include only steps of episodes that are kept or still running.
+  ``clock`` (a ``timing.Clock``; default a private one) times the policy calls as
+  ``policy`` and the env resets and steps as ``env`` (less ``meanwhile``'s own sections).
   """
-  def __init__(self, envs, callbacks=(), max_restarts=3):
+  def __init__(self, envs, callbacks=(), max_restarts=3, clock=None):
     self.envs = list(envs)
     self.callbacks = list(callbacks)
     self.max_restarts = int(max_restarts)
+    self.clock = clock or timing.Clock()
     spec = self.envs[0].action_spec()
     self._action_zeros = np.zeros(spec.shape, np.float32)
     self._failures = [0] * len(self.envs)  # worker deaths since env i last finished an episode
@@ -94,15 +98,18 @@ class Driver:
     step = episode = 0
     while (steps and step < steps) or (episodes and episode < episodes):
       if self._episodes[0] is None:  # The first call (or after reset()).
-        for i, timestep in enumerate(_reset_all(self.envs)):
-          self._start(i, timestep)
+        with self.clock('env'):
+          for i, timestep in enumerate(_reset_all(self.envs)):
+            self._start(i, timestep)
         self._state = None
       obs = _batch([t.observation for t in self._timesteps])
       obs['is_first'] = np.array([len(ep) == 1 for ep in self._episodes])
-      actions, self._state = policy(obs, self._state)
-      actions = np.asarray(actions, np.float32)
-      results = _step_all(self.envs, actions,
-                          functools.partial(meanwhile, step) if meanwhile else (lambda: None))
+      with self.clock('policy'):
+        actions, self._state = policy(obs, self._state)
+        actions = np.asarray(actions, np.float32)
+      with self.clock('env'):
+        results = _step_all(self.envs, actions,
+                            functools.partial(meanwhile, step) if meanwhile else (lambda: None))
       step += len(self.envs)
       for i, (timestep, action) in enumerate(zip(results, actions)):
         if isinstance(timestep, WorkerDied):  # Its unfinished episode is not counted.
@@ -123,7 +130,8 @@ class Driver:
 
   def _reset(self, i):
     try:
-      return self.envs[i].reset()
+      with self.clock('env'):
+        return self.envs[i].reset()
     except WorkerDied as e:
       return e
 
@@ -140,7 +148,8 @@ class Driver:
           'and dropped its unfinished episode of %d steps.', i, timestep, self._failures[i],
           self.max_restarts, max(0,
                                  len(self._episodes[i] or [None]) - 1))
-      env.restart()
+      with self.clock('env'):
+        env.restart()
       timestep = self._reset(i)
     self._timesteps[i] = timestep
     self._episodes[i] = [_transition(timestep, self._action_zeros, True)]

@@ -21,6 +21,7 @@ from mummi_tf import evaluation
 from mummi_tf import logger as logger_lib
 from mummi_tf import precision
 from mummi_tf import replay as replay_lib
+from mummi_tf import timing
 from mummi_tf import world_model
 
 
@@ -182,7 +183,9 @@ class Trainer:
     self.restored = checkpoints.restore_newest(self.checkpoint, self.logdir / 'checkpoints')
     self._write_run_files(obs_spec, action_spec)
     tqdm.tqdm.write(self._summary(policy))
-    self.driver = driver_lib.Driver(self.envs, [self._on_episode])
+    # Where each logged window's wall time goes (time/* and cpu_idle/* in metrics.jsonl).
+    self.clock, self.cpu_idle = timing.Clock(), timing.CpuIdle()
+    self.driver = driver_lib.Driver(self.envs, [self._on_episode], clock=self.clock)
 
   def _summary(self, policy):
     """The run's first line: task · method · logdir · fresh or resumed · precision ·
@@ -238,7 +241,8 @@ class Trainer:
 
   # --------------------------------------------------------------------- callbacks
   def _on_episode(self, episode, index):
-    self.replay.add(episode)
+    with self.clock('replay'):  # stores the episode file
+      self.replay.add(episode)
     self.episodes += 1
     self.logger.scalar('train/return', episode['reward'].sum())
     self.logger.scalar('train/length', len(episode['reward']) - 1)  # agent steps, as upstream
@@ -292,6 +296,8 @@ class Trainer:
   def _loop(self):
     bar = tqdm.tqdm(total=self.steps, initial=min(self.step, self.steps), unit='step',
                     dynamic_ncols=True, desc=f'{self.task} {method()}')
+    self.clock.restart()  # the first window starts here, not at set-up
+    self.cpu_idle.window()
     fps = logger_lib.Rate()
     fps(self.step)
     random_policy = driver_lib.random_policy(self.envs[0].action_spec(), self.seed + self.step)
@@ -310,14 +316,13 @@ class Trainer:
             min(self.train_every, self.prefill -
                 self.step) if self.step < self.prefill else self.train_every)
       else:
-        dataset = dataset or iter(
-            self.replay.dataset(self.batch_size, self.batch_length, self.prefetch))
+        dataset = dataset or self._dataset()
         self._collect(
             self._policy(training=True), self.train_every,
             self._overlapped_training(dataset, self.train_every))
         if self.step // self.save_every > last['save']:
           last['save'] = self.step // self.save_every
-          self.manager.save(checkpoint_number=self.step)
+          self._save()
       self._after_round(last, fps)
       bar.update(min(self.step, self.steps) - bar.n)
       bar.set_postfix(
@@ -325,11 +330,20 @@ class Trainer:
               name: f'{self.logger.latest(key, float("nan")):.1f}'
               for name, key in (('fps', 'fps'), ('train', 'train/return'), ('test', 'test/return'))
           }, refresh=False)
-    self.manager.save(checkpoint_number=self.step)
-    self.logger.write(self.step)
+    self._save()
+    with self.clock('log'):
+      self.logger.write(self.step)
     if self._evaluated_at != self.step:
       self._evaluate()
     bar.close()
+
+  def _dataset(self):
+    with self.clock('replay'):
+      return iter(self.replay.dataset(self.batch_size, self.batch_length, self.prefetch))
+
+  def _save(self):
+    with self.clock('save'):
+      self.manager.save(checkpoint_number=self.step)
 
   def _after_round(self, last, fps):
     """The round's metrics line first (a crash in evaluation cannot lose it), then the
@@ -338,11 +352,22 @@ class Trainer:
       last['log'] = self.step // self.log_every
       rate = fps(self.step)
       self.logger.scalar('fps', rate)
-      self.logger.write(self.step)
+      self._log_time_split()
+      with self.clock('log'):
+        self.logger.write(self.step)
       self._estimate(rate)
     if self.step // self.eval_every > last['eval'] and self.step >= self.prefill:
       last['eval'] = self.step // self.eval_every
       self._evaluate()
+
+  def _log_time_split(self):
+    """The window's wall time per section (``time/<section>``, ``time/other``, ``time/wall``,
+    seconds since the previous training line) and each core's idle fraction
+    (``cpu_idle/<core>``, the whole machine's load; none off Linux)."""
+    for name, seconds in self.clock.window().items():
+      self.logger.scalar(f'time/{name}', seconds)
+    for core, idle in self.cpu_idle.window().items():
+      self.logger.scalar(f'cpu_idle/{core}', idle)
 
   def _estimate(self, rate):
     """Once, from the second window with updates (the first one traces): what the rest of
@@ -363,19 +388,23 @@ class Trainer:
                     f'steps take {cost}')
 
   def _train_once(self, dataset):
-    metrics = self.agent.train(next(dataset))
-    self.updates.assign_add(1)
-    self.logger.add({k: v.numpy() for k, v in metrics.items()})
+    with self.clock('replay'):
+      batch = next(dataset)
+    with self.clock('update'):  # .numpy() waits for the update
+      metrics = self.agent.train(batch)
+      self.updates.assign_add(1)
+      self.logger.add({k: v.numpy() for k, v in metrics.items()})
 
   def _evaluate(self, episodes=None):
-    if self._evaluator is None:  # Worker processes kept for the run.
-      self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir,
-                                             action_repeat=self.action_repeat)
-    results = self._evaluator(
-        self._policy(training=False), episodes or self.eval_episodes, self.logger, self.step)
-    self._openloop_videos()
-    self.logger.write(self.step)  # The evaluation is complete once its line is written,
-    self._evaluator.commit(self.step)  # then its episodes move into place.
+    with self.clock('eval'):
+      if self._evaluator is None:  # Worker processes kept for the run.
+        self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir,
+                                               action_repeat=self.action_repeat)
+      results = self._evaluator(
+          self._policy(training=False), episodes or self.eval_episodes, self.logger, self.step)
+      self._openloop_videos()
+      self.logger.write(self.step)  # The evaluation is complete once its line is written,
+      self._evaluator.commit(self.step)  # then its episodes move into place.
     self._evaluated_at = self.step
     return results
 

@@ -83,6 +83,30 @@ def test_smoke_roofline(tmp_path):
   assert {'experts', 'fusion_infonce'} <= {k.split('/')[-1] for k in figures if 'mummi' in k}
 
 
+def test_smoke_train_split_and_collect(tmp_path):
+  """Issue 16: the train figure reports where each window's wall time went and each core's
+  idle fraction; the collect figures time the training policy with and without MPC against
+  the env step of the same run."""
+  run_bench(tmp_path, '--only', 'train,collect', timeout=300)
+  payload = json.loads((tmp_path / 'results.json').read_text())
+  check_schema(payload, smoke=True)
+  figures = payload['figures']
+  train = figures['train/quick']
+  assert set(train['split_fraction']) == {
+      'update', 'env', 'policy', 'replay', 'log', 'save', 'eval', 'other'
+  }
+  assert all(v >= 0 for v in train['split_s'].values())
+  assert sum(train['split_fraction'].values()) == pytest.approx(1, abs=0.05)
+  assert train['split_fraction']['env'] > 0 and train['policy_ms_per_agent_step'] > 0
+  assert all(0 <= v <= 1 for v in train['cpu_idle'].values())
+  assert 'wall time per window' in train['notes']
+  assert set(figures) == {'train/quick', 'collect/policy_mpc', 'collect/policy'}
+  mpc, plain = figures['collect/policy_mpc'], figures['collect/policy']
+  assert mpc['goal'] == 'ratio <= 1.0' and plain['goal'] is None
+  assert mpc['baseline'] == plain['baseline'] > 0 and mpc['value'] > 0 and plain['value'] > 0
+  assert 'goal ' in mpc['notes'] and mpc['mpc_horizon'] == 3
+
+
 def test_bad_figure_name_is_one_clear_line(tmp_path):
   proc = subprocess.run([sys.executable, '-m', 'bench', '--only', 'nope', '--out',
                          str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60,

@@ -42,6 +42,7 @@ TINY = [
     'Value.units = 16',
 ]
 METHODS = ('mummi', 'mummi_b', 'cvrl', 'dreamer', 'mssm_e')
+RUN_SECONDS = {}  # logdir -> wall time of the module's training run (train.main)
 
 
 def args(logdir, method='mummi', extra=(), task='walker_walk'):
@@ -68,7 +69,9 @@ def merged(lines):
 @pytest.fixture(scope='module')
 def mummi_run(tmp_path_factory):
   logdir = tmp_path_factory.mktemp('mummi')
+  start = time.perf_counter()
   assert train.main(args(logdir)) == 0
+  RUN_SECONDS[logdir] = time.perf_counter() - start
   gin.clear_config()
   return logdir
 
@@ -106,6 +109,26 @@ def test_mummi_end_to_end(mummi_run):
   metrics = check_run(mummi_run)
   assert metrics['infonce_acc/rgb'] >= 0  # MuMMI's own diagnostics reach the logs
   assert 'precision_share/depth' in metrics
+
+
+def test_each_training_line_splits_its_wall_time(mummi_run):
+  """Issue 16: time/* (seconds per logged window) partition the window's wall time, the
+  measured sections cover most of it, and cpu_idle/<core> is each core's idle fraction."""
+  from mummi_tf import timing
+  lines = [l for l in read_metrics(mummi_run) if 'fps' in l]
+  assert [l['step'] for l in lines] == [120, 240, 360, 480]
+  keys = [f'time/{name}' for name in timing.SECTIONS + ('other', 'wall')]
+  for line in lines:
+    assert all(line.get(k, -1) >= 0 for k in keys), line
+    measured = sum(line[f'time/{name}'] for name in timing.SECTIONS)
+    assert measured + line['time/other'] == pytest.approx(line['time/wall'], abs=1e-3)
+    assert measured >= 0.8 * line['time/wall'], line  # "other" is the small rest
+    assert line['time/env'] > 0 and line['time/policy'] > 0, line
+    idle = [v for k, v in line.items() if k.startswith('cpu_idle/')]
+    assert all(0 <= v <= 1 for v in idle) and (idle or not os.path.exists('/proc/stat')), line
+  assert all(l['time/update'] > 0 and l['time/replay'] > 0 for l in lines[2:])  # trained
+  assert lines[1]['time/eval'] == 0 and lines[2]['time/eval'] > 0  # evaluated at 240
+  assert sum(l['time/wall'] for l in lines) <= RUN_SECONDS[mummi_run]
 
 
 @pytest.mark.parametrize('method', [m for m in METHODS if m != 'mummi'])
