@@ -43,11 +43,25 @@ def run_bench(out, *args, timeout=120):
   return proc
 
 
-def test_smoke_report_schema(tmp_path):
-  proc = run_bench(tmp_path, '--only', 'replay')
-  payload = json.loads((tmp_path / 'results.json').read_text())
+@pytest.fixture(scope='module')
+def smoke(tmp_path_factory):
+  """One smoke run of the figures asserted below (one TF start-up for all of them); returns
+  (the process, results.json, the output folder)."""
+  out = tmp_path_factory.mktemp('smoke')
+  proc = run_bench(out, '--only', 'replay,roofline,train,collect', timeout=900)
+  payload = json.loads((out / 'results.json').read_text())
   check_schema(payload, smoke=True)
-  figures = payload['figures']
+  return proc, payload, out
+
+
+def group(payload, *prefixes):
+  """The figures whose names start with one of ``prefixes``."""
+  return {k: v for k, v in payload['figures'].items() if k.startswith(prefixes)}
+
+
+def test_smoke_report_schema(smoke):
+  proc, payload, out = smoke
+  figures = group(payload, 'replay/')
   assert set(figures) == {'replay/ram_per_step', 'replay/sampling'}
   ram = figures['replay/ram_per_step']
   assert ram['capacity_honoured'] is True
@@ -55,18 +69,15 @@ def test_smoke_report_schema(tmp_path):
   # plus bookkeeping; this is memory, not time, so it is stable enough to assert.
   assert 1.0 <= ram['ratio'] < 1.5, ram
   assert figures['replay/sampling']['value'] > 0
-  table = (tmp_path / 'results.md').read_text()
+  table = (out / 'results.md').read_text()
   assert '| replay/ram_per_step |' in table and payload['machine']['cpu'] in table
   assert 'replay/sampling' in proc.stdout
 
 
-def test_smoke_roofline(tmp_path):
+def test_smoke_roofline(smoke):
   """Issue 16: the update's and its parts' FLOPs and fraction of the matmul peak, for both
   methods and both precisions; the parts partition the update's FLOPs."""
-  run_bench(tmp_path, '--only', 'roofline', timeout=600)
-  payload = json.loads((tmp_path / 'results.json').read_text())
-  check_schema(payload, smoke=True)
-  figures = payload['figures']
+  figures = group(smoke[1], 'roofline/')
   assert figures['roofline/peak_float32']['value'] > 0
   assert figures['roofline/peak_bfloat16']['value'] > 0
   updates = [k for k in figures if k.count('/') == 2]
@@ -83,14 +94,11 @@ def test_smoke_roofline(tmp_path):
   assert {'experts', 'fusion_infonce'} <= {k.split('/')[-1] for k in figures if 'mummi' in k}
 
 
-def test_smoke_train_split_and_collect(tmp_path):
+def test_smoke_train_split_and_collect(smoke):
   """Issue 16: the train figure reports where each window's wall time went and each core's
   idle fraction; the collect figures time the training policy with and without MPC against
   the env step of the same run."""
-  run_bench(tmp_path, '--only', 'train,collect', timeout=300)
-  payload = json.loads((tmp_path / 'results.json').read_text())
-  check_schema(payload, smoke=True)
-  figures = payload['figures']
+  figures = group(smoke[1], 'train/', 'collect/')
   train = figures['train/quick']
   assert set(train['split_fraction']) == {
       'update', 'env', 'policy', 'replay', 'log', 'save', 'eval', 'other'
