@@ -18,12 +18,12 @@ Prints `RESULT {"mpc": [ms per call, one per repeat], "mpc_short": [...], "plain
 """
 import argparse
 import inspect
-import json
 import time
 
 import gin
 import numpy as np
 
+from bench import runner
 from bench import update_probe
 
 TASK = 'walker_stand'  # the spec of update_probe.obs_spec (rgb, depth, touch (2,)), 6 actions
@@ -153,14 +153,9 @@ def main(argv=None):
   parser.add_argument('--repeats', type=int, default=5)
   args = parser.parse_args(argv)
   gin_files = args.gin_file or ['mummi']
-  try:
-    result = time_policies(gin_files, args.gin_binding, args.batch, args.calls, args.repeats)
-  except Exception as e:  # noqa: BLE001 - reported to the harness as the figure's note
-    result = {
-        'gin_files': gin_files,
-        'error': f'{type(e).__name__}: {" ".join(str(e).split())[:300]}'
-    }
-  print('RESULT ' + json.dumps(result), flush=True)
+  runner.emit(
+      lambda: time_policies(gin_files, args.gin_binding, args.batch, args.calls, args.repeats),
+      gin_files=gin_files)
 
 
 if __name__ == '__main__':

@@ -14,13 +14,13 @@ and inputs the update differentiates. The first call of each function (tracing) 
 `warmup - 1` more are not timed. Prints `RESULT {...}` (see `measure`).
 """
 import argparse
-import json
 import time
 
 import numpy as np
 import tensorflow as tf
 
 from bench import flops
+from bench import runner
 from bench import update_probe
 from mummi_tf import behavior
 from mummi_tf import fusion as fusion_lib
@@ -243,16 +243,9 @@ def main(argv=None):
   parser.add_argument('--matmul', type=int, default=2048, help='side of the peak matmul')
   parser.add_argument('--tiny', action='store_true', help='tiny model sizes (smoke mode)')
   args = parser.parse_args(argv)
-  try:
-    result = measure(args.method, args.precision, args.batch, args.length, args.warmup,
-                     args.repeats, args.matmul, args.tiny)
-  except Exception as e:  # noqa: BLE001 - reported to the harness as the figure's note
-    result = {
-        'method': args.method,
-        'policy': args.precision,
-        'error': f'{type(e).__name__}: {" ".join(str(e).split())[:300]}'
-    }
-  print('RESULT ' + json.dumps(result), flush=True)
+  runner.emit(
+      lambda: measure(args.method, args.precision, args.batch, args.length, args.warmup, args.
+                      repeats, args.matmul, args.tiny), method=args.method, policy=args.precision)
 
 
 if __name__ == '__main__':

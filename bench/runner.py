@@ -39,3 +39,13 @@ def run(args, timeout):
   if code not in (0,) and not tail:
     tail = f'exit code {code}'
   return results, ('' if code == 0 else tail)
+
+
+def emit(measure, **context):
+  """The probe's side: prints `RESULT {...}` of `measure()`, or `context` with the error that
+  ended it (the harness reports it as the figure's note)."""
+  try:
+    result = measure()
+  except Exception as e:  # noqa: BLE001 - reported to the harness as the figure's note
+    result = {**context, 'error': f'{type(e).__name__}: {" ".join(str(e).split())[:300]}'}
+  print('RESULT ' + json.dumps(result), flush=True)

@@ -13,13 +13,14 @@ Prints `RESULT {"first_s": ..., "times": [...], "params": ...}`: the first call 
 excluded from `times`), then `repeats` timed calls after `warmup` untimed ones.
 """
 import argparse
-import json
 import pathlib
 import time
 
 import dm_env
 import gin
 import numpy as np
+
+from bench import runner
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / 'gin'
 ACTION_SIZE = 6
@@ -122,15 +123,9 @@ def main(argv=None):
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--tiny', action='store_true', help='tiny model sizes (smoke mode)')
   args = parser.parse_args(argv)
-  try:
-    result = time_updates(args.method, args.precision, args.jit, args.batch, args.length,
-                          args.warmup, args.repeats, args.tiny)
-  except Exception as e:  # noqa: BLE001 - reported to the harness as the figure's note
-    result = {
-        'method': args.method,
-        'error': f'{type(e).__name__}: {" ".join(str(e).split())[:300]}'
-    }
-  print('RESULT ' + json.dumps(result), flush=True)
+  runner.emit(
+      lambda: time_updates(args.method, args.precision, args.jit, args.batch, args.length, args.
+                           warmup, args.repeats, args.tiny), method=args.method)
 
 
 if __name__ == '__main__':
