@@ -1,7 +1,8 @@
 """Evaluation under missing sensors (paper Sec. V: None 0 %, Medium 37.5 %, High 75 %).
 
-Each condition is a set of ``mummi_tf.envs.make`` options; the policy acts deterministically
-(mode actions, no exploration noise; latent-guided MPC as configured). Returns, lengths and the
+Each condition is a set of ``mummi_tf.envs.make`` options; the policy acts without exploration
+noise (``Agent.eval_policy``; latent-guided MPC as configured), ``Evaluator.parallel`` episodes
+of a condition at a time (batched policy calls). Returns, lengths and the
 measured missing fraction of every modality are reported per condition, episodes are kept in
 ``logdir/eval_episodes/<condition>/`` and the first episode of each condition becomes a video.
 """
@@ -42,6 +43,15 @@ def video_frames(episode):
   return None
 
 
+def one_episode_each(policy, envs):
+  """One episode from every env, stepped in lock-step; returns them in the envs' order."""
+  finished = {}
+  runner = driver_lib.Driver(envs, [lambda episode, i: finished.setdefault(i, episode)])
+  while len(finished) < len(envs):
+    runner(policy, steps=len(envs))
+  return [finished[i] for i in range(len(envs))]
+
+
 def _staging(logdir, step):
   return pathlib.Path(logdir) / 'eval_episodes' / f'.step-{int(step)}'
 
@@ -67,16 +77,23 @@ def recover(logdir, evaluated_at):
       shutil.rmtree(staging)
 
 
+@gin.configurable(denylist=['task', 'seed', 'logdir', 'action_repeat'])
 class Evaluator:
-  """Owns one environment per condition and runs evaluation episodes with a policy."""
-  def __init__(self, task, seed, logdir=None, action_repeat=1):
+  """Owns ``parallel`` environments per condition and runs evaluation episodes with a policy.
+
+  The episodes of a condition run ``parallel`` at a time in lock-step: one batched policy
+  call per agent step, the workers rendering side by side. Each environment gives exactly one
+  episode per round (an env that finishes early idles on, its next episode dropped), so
+  short episodes are not over-represented.
+  """
+  def __init__(self, task, seed, logdir=None, action_repeat=1, parallel=5):
+    if int(parallel) < 1:
+      raise ValueError(f'Evaluator.parallel must be >= 1, got {parallel!r}')
+    self.task, self.seed, self.parallel = task, seed, int(parallel)
     self.conditions = conditions()
     self.logdir = logdir
     self.action_repeat = action_repeat
-    self.envs = {
-        name: envs_lib.make(task, seed=seed + 10_000 + i, **opts)
-        for i, (name, opts) in enumerate(self.conditions.items())
-    }
+    self.envs = {name: [] for name in self.conditions}  # workers started on first need
 
   def __call__(self, policy, episodes, logger=None, step=0):
     """Runs ``episodes`` episodes per condition; returns ``{name: [returns]}``.
@@ -85,16 +102,28 @@ class Evaluator:
     evaluation cut short (a crash) leaves nothing behind and is redone whole on resume.
     """
     collected = {}
-    for name, env in self.envs.items():
+    for name in self.conditions:
+      envs = self._pool(name, min(self.parallel, episodes))
       collected[name] = []
-      runner = driver_lib.Driver([env], [lambda ep, _, out=collected[name]: out.append(ep)])
-      runner(policy, episodes=episodes)
+      for start in range(0, episodes, len(envs)):
+        collected[name] += one_episode_each(policy, envs[:episodes - start])
     if logger is not None:
       for name, finished in collected.items():
         self._log(logger, name, finished, step)
     return {
         name: [float(ep['reward'].sum()) for ep in finished] for name, finished in collected.items()
     }
+
+  def _pool(self, name, size):
+    """The first ``size`` envs of condition ``name``; env j of condition i is seeded
+    ``(seed, 10_000 + i, j)``, apart from the training env's ``seed``."""
+    i = list(self.conditions).index(name)
+    pool = self.envs[name]
+    while len(pool) < size:
+      pool.append(
+          envs_lib.make(self.task, seed=(self.seed, 10_000 + i, len(pool)),
+                        **self.conditions[name]))
+    return pool[:size]
 
   def commit(self, step):
     """Moves the staged episodes of the evaluation at ``step`` into place; call it once
@@ -125,5 +154,6 @@ class Evaluator:
       logger.video(f'test/video_{name}', frames, step)
 
   def close(self):
-    for env in self.envs.values():
-      env.close()
+    for envs in self.envs.values():
+      for env in envs:
+        env.close()

@@ -167,6 +167,7 @@ def check_env_options(task):
     envs_lib.check(task, **options)
     for condition in evaluation.conditions().values():
       envs_lib.check(task, **{**options, **condition})
+    evaluation.Evaluator(task, seed=0)  # its gin options (starts no worker)
   except (ValueError, TypeError) as e:
     raise UsageError(f'bad environment option: {" ".join(str(e).split())}') from None
 

@@ -85,3 +85,34 @@ def test_a_restarted_worker_does_not_replay_the_first_episodes():
     assert not all(np.array_equal(first[k], again[k]) for k in first if not k.endswith('_flag'))
   finally:
     env.close()
+
+
+def test_one_episode_each_takes_every_envs_first_episode_however_short():
+  """A short episode's env idles on; its second episode is not counted in its place."""
+  from mummi_tf import evaluation
+  long_env = make_env(5)
+  short_env = envs_lib.make(TASK, seed=6, time_limit=LIMIT // 2, missing='none')
+  try:
+    policy = driver_lib.random_policy(long_env.action_spec(), seed=0)
+    episodes = evaluation.one_episode_each(policy, [long_env, short_env])
+    assert [len(ep['reward']) for ep in episodes] == [LIMIT // 2 + 1, LIMIT // 4 + 1]
+  finally:
+    long_env.close()
+    short_env.close()
+
+
+def test_the_evaluator_runs_a_conditions_episodes_side_by_side_on_distinct_seeds():
+  import gin
+  from mummi_tf import evaluation
+  with gin.unlock_config():
+    gin.bind_parameter('mummi_tf.envs.make.time_limit', LIMIT)
+    gin.bind_parameter('mummi_tf.evaluation.conditions.levels', ('none', 'high'))
+  evaluator = evaluation.Evaluator(TASK, seed=0, parallel=2)
+  try:
+    policy = driver_lib.random_policy(evaluator._pool('none', 1)[0].action_spec(), seed=0)
+    returns = evaluator(policy, episodes=3)
+    assert {name: len(r) for name, r in returns.items()} == {'none': 3, 'high': 3}
+    assert {name: len(pool) for name, pool in evaluator.envs.items()} == {'none': 2, 'high': 2}
+    assert len(set(returns['none'])) == 3  # three different episodes, not one replayed
+  finally:
+    evaluator.close()

@@ -196,6 +196,7 @@ def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
      ], "unknown missing level 'extreme'; valid: none, train, medium, high"),
     (['--gin_binding', 'mummi_tf.envs.make.action_repeat = 0'
      ], 'action_repeat must be an integer >= 1, got 0'),
+    (['--gin_binding', 'Evaluator.parallel = 0'], 'Evaluator.parallel must be >= 1, got 0'),
 ])
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad, message):
   logdir = tmp_path / 'run'

@@ -82,7 +82,8 @@ class EnvProcess(dm_env.Environment):
     factory, kwargs, env_vars = self._args
     self.restarts += 1
     if kwargs.get('seed') is not None:
-      kwargs = dict(kwargs, seed=[int(kwargs['seed']), self.restarts])
+      seed = kwargs['seed']  # an int or a sequence of ints (np.random.SeedSequence entropy)
+      kwargs = dict(kwargs, seed=[*np.atleast_1d(seed).tolist(), self.restarts])
     self._start(factory, kwargs, env_vars)
 
   def _start(self, factory, kwargs, env_vars):
