@@ -39,7 +39,7 @@ def product_of_experts(means, stds, flags, prior=True):
   else:
     empty = tf.equal(total, 0.0)
     total = tf.where(empty, tf.ones_like(total), total)
-  return weighted / total, tf.math.rsqrt(total)
+  return weighted / total, 1.0 / tf.sqrt(total)  # sqrt is correctly rounded; rsqrt is not
 
 
 def reference_fusion(means, stds, flags):
