@@ -53,26 +53,31 @@ def metric_names(metric):
   return tuple(names)
 
 
-def read_jsonl(path, metric):
-  """(steps, values) of ``metric`` from a ``metrics.jsonl`` file; bad lines are skipped."""
-  names = metric_names(metric)
-  points = {}
+def read_rows(path):
+  """The JSON rows of a ``metrics.jsonl`` file, in file order; bad lines (a line cut short by a
+  crash) and rows without a step are skipped."""
+  rows = []
   with open(path) as f:
     for line in f:
-      line = line.strip()
-      if not line:
-        continue
       try:
         row = json.loads(line)
       except json.JSONDecodeError:
-        continue  # a line cut short by a crash
-      if 'step' not in row:
         continue
-      for name in names:
-        value = row.get(name)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-          points[int(row['step'])] = float(value)
-          break
+      if isinstance(row, dict) and 'step' in row:
+        rows.append(row)
+  return rows
+
+
+def read_jsonl(path, metric):
+  """(steps, values) of ``metric`` from a ``metrics.jsonl`` file (the last value per step)."""
+  names = metric_names(metric)
+  points = {}
+  for row in read_rows(path):
+    for name in names:
+      value = row.get(name)
+      if isinstance(value, (int, float)) and math.isfinite(value):
+        points[int(row['step'])] = float(value)
+        break
   steps = np.array(sorted(points), np.int64)
   return steps, np.array([points[s] for s in steps], np.float64)
 
