@@ -1,4 +1,7 @@
-"""Every test starts from an empty gin config and the float32 Keras policy."""
+"""Every test starts from an empty gin config and the float32 Keras policy; ``load_tool``
+imports a script of ``tools/`` (not a package) as a module."""
+import importlib.util
+import pathlib
 import sys
 
 import gin
@@ -11,3 +14,17 @@ def _reset_global_config():
   gin.clear_config()
   if 'tf_keras' in sys.modules:  # Trainer sets the mixed-precision policy globally.
     sys.modules['tf_keras'].mixed_precision.set_global_policy('float32')
+
+
+@pytest.fixture(scope='session')
+def load_tool():
+  """``load_tool('plot')`` -> the module of ``tools/plot.py``."""
+  tools = pathlib.Path(__file__).resolve().parents[1] / 'tools'
+
+  def load(name):
+    spec = importlib.util.spec_from_file_location(f'{name}_tool', tools / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+  return load

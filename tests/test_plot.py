@@ -1,20 +1,13 @@
 """tools/plot.py: learning curves from our logdirs and upstream Dreamer logdirs."""
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope='module')
-def plot():
-  spec = importlib.util.spec_from_file_location('plot_tool', ROOT / 'tools' / 'plot.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def plot(load_tool):
+  return load_tool('plot')
 
 
 def _write_jsonl(path, rows):

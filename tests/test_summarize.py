@@ -1,19 +1,12 @@
 """tools/summarize.py: a run's markdown tables from its metrics.jsonl."""
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope='module')
-def summarize():
-  spec = importlib.util.spec_from_file_location('summarize_tool', ROOT / 'tools' / 'summarize.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def summarize(load_tool):
+  return load_tool('summarize')
 
 
 def _train(step, ret, reward=0.5, value=40.0):

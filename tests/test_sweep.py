@@ -5,7 +5,6 @@ process (SIGKILL, once its logdir has a checkpoint) and checks that the sweep re
 it resumes, that both logdirs finish and the table and curves are written, and that a rerun
 skips both trials.
 """
-import importlib.util
 import json
 import os
 import pathlib
@@ -25,11 +24,8 @@ ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', 'MUJOCO_GL': 'egl'}
 
 
 @pytest.fixture(scope='module')
-def tool():
-  spec = importlib.util.spec_from_file_location('sweep_tool', TOOL)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def tool(load_tool):
+  return load_tool('sweep')
 
 
 def plan(tool, *argv):

@@ -1,5 +1,4 @@
 """The toy 2-D world (mummi_tf/envs/toy2d.py) and the toy experiment (issue 7)."""
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -190,11 +189,8 @@ def test_modality_dropping_keeps_at_least_one_expert():
 
 
 @pytest.fixture
-def toy_cli():
-  spec = importlib.util.spec_from_file_location('toy_latents', ROOT / 'tools' / 'toy_latents.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def toy_cli(load_tool):
+  return load_tool('toy_latents')
 
 
 def test_tiny_toy_run_writes_results_and_figures(tmp_path, toy_cli, capsys):
