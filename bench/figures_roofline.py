@@ -44,8 +44,9 @@ PARTS = {
     'fusion_infonce': 'fusion + InfoNCE heads',
     'fusion_decoders': 'fusion + decoders',
     'observe': 'RSSM scan over T (observe), KL, reward head',
-    'imagination': 'imagined rollout with the actor, reward and value heads (actor loss)',
-    'actor_value': 'value loss and the actor entropy term',
+    'imagination': 'imagined rollout with the actor (and its entropy), reward and value heads '
+                   '(actor loss)',
+    'actor_value': 'value loss',
 }
 
 

@@ -22,7 +22,6 @@ import tensorflow as tf
 from bench import flops
 from bench import runner
 from bench import update_probe
-from mummi_tf import behavior
 from mummi_tf import fusion as fusion_lib
 from mummi_tf import methods as methods_lib
 from mummi_tf import mssm as mssm_lib
@@ -132,27 +131,22 @@ def behaviour_parts(agent, post):
   """{part: (fn, sources, diff, fixed)} of the actor's and the value's losses."""
   wm, ac = agent.world_model, agent.behavior
   start = ac.start_states(post)
-  imagined, _ = behavior.imagine(start, ac.actor.sample, wm.img_step, wm.feat, ac.horizon)
+  imagined, _ = ac.rollout(wm, start)
 
   def imagination(diff, fixed):
-    feat, _ = behavior.imagine(fixed['start'], ac.actor.sample, wm.img_step, wm.feat, ac.horizon)
-    return [ac.reward_mode(wm, feat), (ac.target_value or ac.value)(feat)]
+    feat, entropy = ac.rollout(wm, fixed['start'])
+    outs = [ac.reward_mode(wm, feat), (ac.target_value or ac.value)(feat)]
+    return outs + ([entropy] if entropy is not None else [])
 
   def actor_value(diff, fixed):
-    feat = fixed['feat']
-    outs = [ac.value(feat[:-1])]
-    if ac.entropy:  # the actor's entropy bonus, outside the rollout (ActorCritic.update)
-      chose = tf.concat([wm.feat(fixed['start'])[None], feat[:-2]], 0)
-      outs.append(ac.actor.entropy(chose))
-    return outs
+    return [ac.value(fixed['feat'][:-1])]
 
   actor = variables(ac.actor)
   return {
       'imagination': (imagination, actor, {}, {
           'start': start
       }),
-      'actor_value': (actor_value, actor + variables(ac.value), {}, {
-          'start': start,
+      'actor_value': (actor_value, variables(ac.value), {}, {
           'feat': imagined
       })
   }
@@ -164,9 +158,9 @@ def part_functions(agent, data):
   encoders: the conv and MLP encoders (no input gradient); experts: q(s^f | x^m) per
   modality; fusion_infonce / fusion_decoders: PoE or concatenation, then the method's heads
   (InfoNCE with g(z), or the decoders); observe: the RSSM scan over T, KL and reward head;
-  imagination: the H-step rollout from every posterior with the actor, the reward and
-  target-value heads on it, backward to the actor (the actor loss); actor_value: the value
-  loss and the actor's entropy term. Not in a part: the three optimisers (clipping, Adam),
+  imagination: the H-step rollout from every posterior with the actor (and its entropy
+  bonus), the reward and target-value heads on it, backward to the actor (the actor loss);
+  actor_value: the value loss. Not in a part: the three optimisers (clipping, Adam),
   the lambda-returns and the metrics.
   """
   parts, post = world_model_parts(agent, data)

@@ -201,13 +201,19 @@ class Actor(tf.Module):
     """A reparameterised action sample in (-1, 1)."""
     return self._sample_logp(*self.params(feat), [])[0]
 
-  def entropy(self, feat):
-    """(...) entropy of pi(. | z) in nats: exact for trunc_normal, a one-sample
-    estimate -log pi(a) for tanh_normal (which has no closed form)."""
+  def sample_entropy(self, feat):
+    """(action, entropy): a reparameterised action sample in (-1, 1) and the entropy of
+    pi(. | z) in nats — exact for trunc_normal, -log pi(action) of this very sample for
+    tanh_normal (which has no closed form) — from one pass of the network."""
     mean, std = self.params(feat)
+    action, logp = self._sample_logp(mean, std, [])
     if self._dist == 'trunc_normal':
-      return tf.reduce_sum(self._dist_of(mean, std).entropy(), -1)
-    return -self._sample_logp(mean, std, [])[1]
+      return action, tf.reduce_sum(self._dist_of(mean, std).entropy(), -1)
+    return action, -logp
+
+  def entropy(self, feat):
+    """(...) entropy of pi(. | z) in nats (see ``sample_entropy``)."""
+    return self.sample_entropy(feat)[1]
 
   def mode(self, feat):
     """The deterministic action: tanh(mean) (tanh_normal) or the mean (trunc_normal)."""
@@ -313,6 +319,25 @@ class ActorCritic(tf.Module):
       pick = tf.random.shuffle(tf.range(total))[:starts]
     return {k: tf.gather(v, pick) for k, v in flat.items()}
 
+  def rollout(self, world_model, start):
+    """(feat, entropy): the (H, N, F) features imagined from ``start`` with the actor and,
+    with the entropy bonus on, pi's entropy at the states that chose actions 0..H-2 (DreamerV2's
+    bonus), (H - 1, N), from the rollout's own samples (no second pass of the actor); else None.
+    """
+    if not self.entropy:
+      feat, _ = imagine(start, self.actor.sample, world_model.img_step, world_model.feat,
+                        self.horizon)
+      return feat, None
+    entropies = []
+
+    def policy(feat):
+      action, entropy = self.actor.sample_entropy(feat)
+      entropies.append(entropy)
+      return action
+
+    feat, _ = imagine(start, policy, world_model.img_step, world_model.feat, self.horizon)
+    return feat, tf.stack(entropies[:-1], 0)
+
   def update(self, world_model, post):
     """One actor and one value step on imagined trajectories (eq. 18).
 
@@ -327,8 +352,7 @@ class ActorCritic(tf.Module):
     """
     start = self.start_states(post)
     with tf.GradientTape() as actor_tape:
-      feat, _ = imagine(start, self.actor.sample, world_model.img_step, world_model.feat,
-                        self.horizon)
+      feat, entropy = self.rollout(world_model, start)
       reward = self.reward_mode(world_model, feat)
       value = (self.target_value or self.value)(feat)
       pcont = self.discount * tf.ones_like(reward)
@@ -336,9 +360,7 @@ class ActorCritic(tf.Module):
       weight = tf.stop_gradient(
           tf.math.cumprod(tf.concat([tf.ones_like(pcont[:1]), pcont[:-2]], 0), 0))
       actor_loss = -tf.reduce_mean(weight * returns)
-      if self.entropy:  # of pi at the states that chose actions 0..H-2 (DreamerV2)
-        chose = tf.stop_gradient(tf.concat([world_model.feat(start)[None], feat[:-2]], 0))
-        entropy = self.actor.entropy(chose)
+      if self.entropy:
         actor_loss -= self.entropy * tf.reduce_mean(weight * entropy)
     metrics = self.actor_opt.minimize(actor_tape, actor_loss, self.actor.trainable_variables)
     target = tf.stop_gradient(returns)

@@ -274,3 +274,38 @@ def test_starts_draws_distinct_posteriors_of_the_batch():
   assert np.isfinite(float(metrics['actor_loss']))
   with pytest.raises(ValueError, match='starts must be >= 0'):
     behavior.ActorCritic(1, starts=-1)
+
+
+def test_sample_entropy_is_minus_the_log_density_of_its_own_sample():
+  """The tanh-normal's entropy estimate is -log pi(a) of the very action returned (TFP's
+  density, unsaturated actor); the trunc-normal's is exact."""
+  gin.bind_parameter('Actor.units', 16)
+  gin.bind_parameter('Actor.init_std', 0.5)
+  actor = behavior.Actor(3)
+  feat = tf.constant(np.random.default_rng(1).normal(size=(32, 5)), tf.float32)
+  action, entropy = actor.sample_entropy(feat)
+  expect = -actor(feat).log_prob(action).numpy()
+  np.testing.assert_allclose(entropy.numpy(), expect, rtol=1e-4, atol=1e-4)
+  assert entropy.shape == (32,) and np.all(np.abs(action.numpy()) < 1.0)
+
+
+def test_rollout_gives_the_entropy_without_a_second_actor_pass():
+  """With the entropy bonus on, an update runs the actor once per imagined step (H calls
+  of H starts each): the bonus reads the rollout's own samples, at the states that chose
+  actions 0..H-2."""
+  ac = _small_actor_critic(entropy=0.1, slow_target_every=0)
+  calls = []
+  params = ac.actor.params
+
+  def counted(feat):
+    calls.append(tuple(feat.shape))
+    return params(feat)
+
+  ac.actor.params = counted
+  post = _toy_post(4, 3)
+  feat, entropy = ac.rollout(_ToyWorld(), ac.start_states(post))
+  assert feat.shape == (4, 12, 3) and entropy.shape == (3, 12)
+  calls.clear()
+  metrics = ac.update(_ToyWorld(), post)
+  assert calls == [(12, 3)] * 4, calls
+  assert np.isfinite(float(metrics['actor_entropy']))
