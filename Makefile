@@ -59,7 +59,7 @@ export: install  ## make export LOGDIR=... [OUT=...]
 	$(BIN)/python tools/export_savedmodel.py --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) $(ARGS)
 
 test: install  ## the test suite (make test ARGS="-k train" for a part)
-	$(BIN)/python -m pytest tests -q $(ARGS)
+	$(BIN)/python -m pytest tests -q --durations=20 $(ARGS)
 
 lint: install  ## yapf (format, `make lint FIX=1` rewrites) and ruff (checks), configured in pyproject.toml
 	$(BIN)/yapf $(if $(FIX),--in-place,--diff) --recursive --parallel $(LINT_PATHS)

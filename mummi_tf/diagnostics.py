@@ -84,23 +84,28 @@ def _openloop_feats(wm, data, context):
   return post, tf.stack(feats, 1)
 
 
-def openloop(agent, batch, context=5):
+def openloop(agent, batch, context=5, horizons=(1, 5, 15)):
   """Upstream Dreamer's open-loop check, as numbers: filter ``context`` steps, then
   imagine the rest of each sequence with the *recorded* actions.
 
   Returns ``reward_mse_post`` (reward head on posterior states of the same steps),
-  ``reward_mse_openloop`` (on the imagined prior states), ``reward_var`` (the rewards'
-  own variance: an error near it means the model predicts nothing).
+  ``reward_mse_openloop`` (on the imagined prior states, all steps), ``reward_mse_k<K>``
+  (on the K-th imagined step alone, for each of ``horizons`` the sequences reach: the
+  actor learns from steps 1..15), ``reward_var`` (the rewards' own variance: an error near
+  it means the model predicts nothing).
   """
   wm = agent.world_model
   data = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
   post, feat = _openloop_feats(wm, data, context)
   reward = tf.cast(data['reward'][:, context:], tf.float32)
   post_feat = wm.feat({k: v[:, context:] for k, v in post.items()})
-  mse = lambda f: tf.reduce_mean(tf.square(wm.reward(f).mode() - reward))
+  error = lambda f: tf.square(wm.reward(f).mode() - reward)  # (B, T - context)
+  imagined = error(feat)
   return {
-      'reward_mse_post': mse(post_feat),
-      'reward_mse_openloop': mse(feat),
+      'reward_mse_post': tf.reduce_mean(error(post_feat)),
+      'reward_mse_openloop': tf.reduce_mean(imagined),
+      **{f'reward_mse_k{k}': tf.reduce_mean(imagined[:, k - 1]) for k in horizons
+         if k <= imagined.shape[1]},
       'reward_var': tf.math.reduce_variance(reward)
   }
 
