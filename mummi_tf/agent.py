@@ -163,7 +163,7 @@ class Agent(tf.Module):
     post['action'] = action
     return action, post
 
-  @tf.function
+  @tf.function(autograph=False)  # as precision.compile_fn: runs the code the run started with
   def _policy(self, obs, state, training):
     if training:
       return self.step(obs, state, sample=True, noise=self.expl_noise)

@@ -108,3 +108,20 @@ def test_float16_training_with_loss_scaling_stays_finite_and_adapts():
   before = float(opt.loss_scale)
   _step(opt, var, lambda v: 1e35 * tf.reduce_sum(v))
   assert float(opt.loss_scale) == before / 2 and int(opt.skipped) == 1
+
+
+def test_compiled_functions_run_the_code_loaded_not_the_file_edited_since(tmp_path):
+  """A run's first evaluation traces its policy thousands of steps in; AutoGraph would
+  re-read the source then and run (or fail on) edits made since the run started.
+  `compile_fn` traces the module as it was imported."""
+  import importlib.util
+
+  from mummi_tf import precision
+  path = tmp_path / 'edited_module.py'
+  path.write_text('def f(x):\n  return x + 1.0\n')
+  spec = importlib.util.spec_from_file_location('edited_module', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  path.write_text('def g(x):\n  return x - 100.0\n\n\ndef f(x):\n  return x + 1.0\n')  # edited
+  fn = precision.compile_fn(module.f)
+  assert float(fn(tf.constant(1.0))) == 2.0
