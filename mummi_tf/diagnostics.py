@@ -101,13 +101,15 @@ def openloop(agent, batch, context=5, horizons=(1, 5, 15)):
   post_feat = wm.feat({k: v[:, context:] for k, v in post.items()})
   error = lambda f: tf.square(wm.reward(f).mode() - reward)  # (B, T - context)
   imagined = error(feat)
-  return {
+  out = {
       'reward_mse_post': tf.reduce_mean(error(post_feat)),
       'reward_mse_openloop': tf.reduce_mean(imagined),
-      **{f'reward_mse_k{k}': tf.reduce_mean(imagined[:, k - 1]) for k in horizons
-         if k <= imagined.shape[1]},
       'reward_var': tf.math.reduce_variance(reward)
   }
+  for k in horizons:
+    if k <= imagined.shape[1]:
+      out[f'reward_mse_k{k}'] = tf.reduce_mean(imagined[:, k - 1])
+  return out
 
 
 def openloop_videos(agent, batch, context=5):
