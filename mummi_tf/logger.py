@@ -36,27 +36,31 @@ class Logger:
     self._writer = tf.summary.create_file_writer(str(self.logdir), max_queue=100)
     self._sums = collections.defaultdict(float)
     self._counts = collections.defaultdict(int)
-    self._last = {}
+    self._written = {}  # the means of the last write that had each name
 
   def scalar(self, name, value):
     value = float(value)
     if np.isfinite(value):
       self._sums[name] += value
       self._counts[name] += 1
-      self._last[name] = value
 
   def add(self, metrics, prefix=None):
     for name, value in metrics.items():
       self.scalar(f'{prefix}/{name}' if prefix else name, np.mean(value))
 
   def latest(self, name, default=None):
-    """The latest value of ``name`` (for the progress bar)."""
-    return self._last.get(name, default)
+    """What ``metrics.jsonl`` says (or will say at the next write) of ``name``: the mean of
+    the values since the last write, else the last written mean -- for the progress bar, so
+    that it shows an evaluation's mean return, not its last episode's."""
+    if self._counts.get(name):
+      return self._sums[name] / self._counts[name]
+    return self._written.get(name, default)
 
   def write(self, step):
     if not self._sums:
       return {}
     means = {k: self._sums[k] / self._counts[k] for k in sorted(self._sums)}
+    self._written.update(means)
     self._sums.clear()
     self._counts.clear()
     with (self.logdir / 'metrics.jsonl').open('a') as f:

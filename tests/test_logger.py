@@ -24,11 +24,24 @@ def test_scalars_are_averaged_and_written_to_jsonl_and_tensorboard(tmp_path):
       'step': 200,
       'test/return': 7.0
   }]
-  assert logger.latest('train/return') == 5.0 and logger.latest('model_loss') == 3.0
+  assert logger.latest('train/return') == 5.0 and logger.latest('model_loss') == 2.0
+  assert logger.latest('never', 'default') == 'default'
   acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={'tensors': 0})
   acc.Reload()
   # Upstream Dreamer's tags: one TensorBoard shows both implementations on the same charts.
   assert {'agent/model_loss', 'sim/train/return', 'sim/test/return'} <= set(acc.Tags()['tensors'])
+
+
+def test_latest_is_the_mean_the_file_gets_not_the_last_value(tmp_path):
+  # The progress bar's `test=`: an evaluation's mean return, as metrics.jsonl logs it.
+  logger = logger_lib.Logger(tmp_path)
+  for ret in (100.0, 200.0, 600.0):
+    logger.scalar('test/return', ret)
+  assert logger.latest('test/return') == 300.0
+  logger.write(step=10)
+  assert logger.latest('test/return') == 300.0  # after the write: the written mean
+  logger.scalar('test/return', 50.0)
+  assert logger.latest('test/return') == 50.0
 
 
 def test_tensorboard_tags_are_upstreams():
