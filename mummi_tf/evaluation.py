@@ -2,8 +2,9 @@
 
 Each condition is a set of ``mummi_tf.envs.make`` options; the policy acts without exploration
 noise (``Agent.eval_policy``; latent-guided MPC as configured), ``Evaluator.parallel`` episodes
-of a condition at a time (batched policy calls). Returns, lengths and the
-measured missing fraction of every modality are reported per condition, episodes are kept in
+of a condition at a time (batched policy calls). Returns, lengths, the
+measured missing fraction of every modality and how bang-bang the actions are
+(``action_stats``) are reported per condition, episodes are kept in
 ``logdir/eval_episodes/<condition>/`` and the first episode of each condition becomes a video.
 """
 
@@ -41,6 +42,18 @@ def video_frames(episode):
       frames = value if value.shape[-1] == 3 else np.repeat(value[..., :1], 3, -1)
       return frames
   return None
+
+
+def action_stats(action, threshold=0.9):
+  """How bang-bang an episode's actions are, (T, A) in [-1, 1] (the first row, before any
+  step, left out): ``saturated``, the fraction of entries with |a| > ``threshold``; ``flips``,
+  the fraction whose sign differs from the step before. A walker that balances moves
+  smoothly (few flips); one that chatters between the bounds saturates and flips."""
+  a = np.asarray(action, np.float32)[1:]
+  return {
+      'saturated': float(np.mean(np.abs(a) > threshold)) if a.size else 0.0,
+      'flips': float(np.mean(np.sign(a[1:]) != np.sign(a[:-1]))) if len(a) > 1 else 0.0
+  }
 
 
 def one_episode_each(policy, envs):
@@ -147,6 +160,8 @@ class Evaluator:
       if name == 'none':
         logger.scalar('test/return', ret)
         logger.scalar('test/length', length)
+      for stat, value in action_stats(episode['action']).items():
+        logger.scalar(f'test/action_{stat}_{name}', value)
       for modality, fraction in envs_lib.missing_fraction(episode).items():
         logger.scalar(f'test/missing_{name}/{modality}', fraction)
     frames = video_frames(episodes[0]) if episodes else None

@@ -116,3 +116,21 @@ def test_the_evaluator_runs_a_conditions_episodes_side_by_side_on_distinct_seeds
     assert len(set(returns['none'])) == 3  # three different episodes, not one replayed
   finally:
     evaluator.close()
+
+
+def test_action_stats_measure_saturation_and_sign_flips_after_the_first_row():
+  from mummi_tf import evaluation
+  action = np.array(
+      [
+          [0.0, 0.0],  # the row before the first step: not an action taken
+          [1.0, 0.5],
+          [-1.0, 0.5],
+          [0.95, -0.2],
+          [0.99, -0.3]
+      ],
+      np.float32)
+  stats = evaluation.action_stats(action)
+  assert stats['saturated'] == 4 / 8  # |a| > 0.9: the four entries of dimension 0
+  assert stats['flips'] == 3 / 6  # dim 0: + - + + (2 flips); dim 1: + + - - (1 flip)
+  smooth = np.tile(np.linspace(0.1, 0.3, 10)[:, None], (1, 3))
+  assert evaluation.action_stats(smooth) == {'saturated': 0.0, 'flips': 0.0}

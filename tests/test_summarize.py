@@ -46,7 +46,9 @@ def _write(logdir, rows, gamma=None):
 def test_tables_per_evaluation_with_a_resumed_stretch(summarize, tmp_path):
   rows = [_train(1000, 100), _train(2000, 300), _test(2000, 250, 120), _train(3000, 999)]
   # Resumed from the 2k checkpoint: 3k is logged again and the second one counts.
-  rows += [_train(3000, 500, reward=0.8, value=70.0), _train(4000, 700), _test(4000, 600, 400)]
+  behaviour = {'test/action_saturated_none': 0.85, 'test/action_flips_none': 0.08}
+  rows += [_train(3000, 500, reward=0.8, value=70.0), _train(4000, 700)]
+  rows += [{**_test(4000, 600, 400), **behaviour}]
   _write(tmp_path / 'run', rows, gamma=0.9)
   returns, diagnostics = summarize.summarize(tmp_path / 'run').strip().split('\n\n')
   lines = returns.split('\n')
@@ -54,9 +56,11 @@ def test_tables_per_evaluation_with_a_resumed_stretch(summarize, tmp_path):
   assert lines[2] == '| 2k | 250 ± 5 | 120 ± 7 | 200 (100–300) | 2 |'
   assert lines[3] == '| 4k | 600 ± 5 | 400 ± 7 | 600 (500–700) | 4 |'
   diag = diagnostics.split('\n')
-  assert diag[0].endswith('| InfoNCE accuracy rgb | prior share |')
-  # The last training window at or before 4k; r / (1 - gamma) with the run's gamma 0.9.
-  assert diag[3] == '| 4k | 3.00 | 0.50 | 40.0 | 5 | 0.90 | 0.50 |'
+  assert diag[0].endswith('| InfoNCE accuracy rgb | prior share | actions saturated | sign flips |')
+  # The last training window at or before 4k; r / (1 - gamma) with the run's gamma 0.9; the
+  # behaviour from the evaluation itself (none logged at 2k).
+  assert diag[2].endswith('| 0.90 | 0.50 | — | — |')
+  assert diag[3] == '| 4k | 3.00 | 0.50 | 40.0 | 5 | 0.90 | 0.50 | 0.85 | 0.08 |'
   assert summarize.by_step(summarize.plot.read_rows(tmp_path / 'run' /
                                                     'metrics.jsonl'))[2]['imag_value'] == 70.0
 

@@ -88,12 +88,14 @@ def check_run(logdir):
   for name in ('train/return', 'train/length', 'test/return', 'test/length', 'model_loss',
                'actor_loss', 'value_loss', 'fps', 'test/return_none', 'test/return_medium',
                'test/return_high', 'train/missing/rgb', 'test/missing_high/depth',
-               'test/return_std', 'test/return_std_high'):
+               'test/return_std', 'test/return_std_high', 'test/action_saturated_none',
+               'test/action_flips_high'):
     assert name in metrics, name
   assert metrics['step'] == 480
   assert metrics['test/length'] == 60 and metrics['train/length'] == 60  # agent steps
   assert 0.2 < metrics['train/missing/rgb'] < 0.55  # 37.5 % target
   assert metrics['test/missing_high/touch'] > 0.6
+  assert 0 <= metrics['test/action_flips_high'] <= 1
   assert (logdir / 'checkpoints' / 'checkpoint').exists()
   run = json.loads((logdir / 'run.json').read_text())
   assert run['task'] == 'walker_walk' and run['obs_spec']['rgb'] == [[64, 64, 3], 'uint8']

@@ -9,7 +9,9 @@ gives the diagnostics that say whether the world model and the behaviour learner
 from the last training window at or before each evaluation: the KL (free-nats floor), the
 imagined reward per agent step and the imagined value beside ``r / (1 - gamma)``, the value's
 ceiling for that reward (eq. 5 / the lambda-return), InfoNCE accuracy per modality (eq. 16)
-and the prior expert's share of the fused precision (eq. 11)::
+and the prior expert's share of the fused precision (eq. 11); and, from the evaluation itself
+(condition ``none``), how bang-bang the actions are: the fraction saturated (|a| > 0.9) and
+the fraction whose sign flips from one step to the next::
 
     python tools/summarize.py runs/full-mummi-small [--discount 0.99]
 
@@ -89,8 +91,12 @@ def diagnostics_table(rows, discount):
   head = ['env steps', 'KL', 'imagined reward / agent step', 'imagined value', 'r / (1 − γ)']
   head += [f'InfoNCE accuracy {m}' for m in modalities]
   head += ['prior share'] if any('precision_share/prior' in r for r in trained) else []
+  behaviour = [f'test/action_{s}_none' for s in ('saturated', 'flips')]
+  shows_behaviour = any(behaviour[0] in r for r in rows)
+  head += ['actions saturated', 'sign flips'] if shows_behaviour else []
   lines = [_line(head), _line(['---'] * len(head))]
-  for step in [r['step'] for r in rows if TEST in r]:
+  for evaluation in [r for r in rows if TEST in r]:
+    step = evaluation['step']
     before = [r for r in trained if r['step'] <= step]
     if not before:
       continue
@@ -103,7 +109,9 @@ def diagnostics_table(rows, discount):
         _num(row['imag_reward'] / (1 - discount), 0)
     ]
     cells += [_num(row.get(f'infonce_acc/{m}')) for m in modalities]
-    cells += [_num(row.get('precision_share/prior'))] if len(head) > len(cells) else []
+    if 'prior share' in head:
+      cells.append(_num(row.get('precision_share/prior')))
+    cells += [_num(evaluation.get(k)) for k in behaviour] if shows_behaviour else []
     lines.append(_line(cells))
   return '\n'.join(lines)
 
