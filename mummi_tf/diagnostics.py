@@ -24,6 +24,9 @@ them (appendix A, eq. 18-19), without updating anything:
   (about 0.8 for features drawn from the same distribution), at the first and the last
   imagined step (``drift_z_first``, ``drift_z_last``).
 * ``feat_abs_max``: the largest |feature| on posterior states.
+* ``mpc_shift``: how far latent-guided MPC moves the collection action (sampled actor
+  action, sampled imagination, one ascent step of ``ActorCritic.mpc_lr``; clipped to the
+  bounds as the env receives it): the mean |a_MPC - a|, whether or not the run uses MPC.
 """
 import tensorflow as tf
 
@@ -50,6 +53,9 @@ def behaviour(agent, batch):
     returns = behavior.lambda_return(reward[:-1], value[:-1], ac.discount, value[-1], ac.lambda_)
     actor_loss = -tf.reduce_mean(returns)
   grads = tape.gradient(actor_loss, ac.actor.trainable_variables)
+  moved = behavior.latent_mpc(start, action, ac.actor.sample, wm.img_step, wm.feat,
+                              lambda f: ac.reward_mode(wm, f), ac.value, ac.mpc_horizon,
+                              ac.discount, ac.lambda_, ac.mpc_lr)
   f_mean, f_std = tf.nn.moments(post_feat, 0)
   f_std = tf.sqrt(f_std) + 1e-6
   return {
@@ -68,6 +74,7 @@ def behaviour(agent, batch):
       'drift_z_first': _z(feat[0], f_mean, f_std),
       'drift_z_last': _z(feat[-1], f_mean, f_std),
       'feat_abs_max': tf.reduce_max(tf.abs(post_feat)),
+      'mpc_shift': tf.reduce_mean(tf.abs(tf.clip_by_value(moved, -1.0, 1.0) - action)),
   }
 
 

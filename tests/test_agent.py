@@ -201,6 +201,20 @@ def test_recurrent_state_and_heads_compute_in_float32_under_mixed_bfloat16():
     assert np.any(out != tf.cast(tf.cast(out, tf.bfloat16), tf.float32).numpy())
 
 
+def test_mpc_shift_is_zero_without_a_step_and_grows_with_it():
+  """diagnostics.behaviour's mpc_shift: how far one MPC ascent step moves the action."""
+  from mummi_tf import diagnostics
+  batch = make_batch(2, 4)
+  shifts = []
+  for lr in (0.0, 0.01, 1.0):
+    gin.clear_config()
+    bind_tiny(**{'ActorCritic.mpc_lr': lr})
+    tf.random.set_seed(0)
+    shifts.append(
+        float(diagnostics.behaviour(agent_lib.Agent(OBS_SPEC, ACTION_SPEC), batch)['mpc_shift']))
+  assert shifts[0] == 0.0 and 0.0 < shifts[1] < shifts[2] <= 2.0
+
+
 def test_openloop_video_layout_truth_model_error():
   """agent/openl: observed on top, model in the middle, difference (grey = 0) below."""
   from mummi_tf import diagnostics

@@ -350,7 +350,7 @@ def test_diagnose_tool_reports_behaviour_numbers(mummi_run, capsys):
   report = json.loads(capsys.readouterr().out)
   assert report['checkpoint_step'] == 480
   for key in ('actor_saturated', 'actor_mode_spread', 'value_imag_last', 'drift_z_last',
-              'reward_mse_openloop', 'reward_mse_k1', 'reward_var'):
+              'reward_mse_openloop', 'reward_mse_k1', 'reward_var', 'mpc_shift'):
     assert np.isfinite(report[key]), key
   assert 'reward_mse_k5' not in report  # 8-step sequences: 3 imagined steps after 5
   assert 0 <= report['actor_saturated'] <= 1
