@@ -2,7 +2,7 @@
 
 Public API::
 
-    agent = Agent(obs_spec, action_spec)       # gin: expl_noise, eval_policy, noise_seed
+    agent = Agent(obs_spec, action_spec)       # gin: expl_noise, eval_policy, noise_seed, jit_policy
     metrics = agent.train(batch)               # one tf.function: model, actor, value
     action, state = agent.policy(obs, state, training)   # tf.function
     state = agent.initial_state(batch_size)    # the policy state, see below
@@ -59,7 +59,7 @@ def action_size(action_spec):
 class Agent(tf.Module):
   """World model + ``behavior.ActorCritic``; ``tf.train.Checkpoint``-trackable."""
   def __init__(self, obs_spec, action_spec, expl_noise=0.3, eval_policy='mode', noise_seed=None,
-               name='agent'):
+               jit_policy=False, name='agent'):
     super().__init__(name=name)
     if expl_noise < 0:
       raise ValueError(f'Agent.expl_noise must be >= 0, got {expl_noise}.')
@@ -79,6 +79,9 @@ class Agent(tf.Module):
     self._build()
     update = self._train if self.replicas == 1 else self._train_replicas
     self.train = precision.compile_fn(update)  # gin: jit_compile
+    # The policy's batch-1 step is hundreds of small ops (with MPC an imagined rollout and its
+    # gradient): XLA fuses them (README, Performance), where it slows the conv-heavy update.
+    self._policy = tf.function(self._policy_step, jit_compile=bool(jit_policy), autograph=False)
 
   def _build(self):
     """Creates every network variable eagerly (restore and export need them)."""
@@ -163,8 +166,8 @@ class Agent(tf.Module):
     post['action'] = action
     return action, post
 
-  @tf.function(autograph=False)  # as precision.compile_fn: runs the code the run started with
-  def _policy(self, obs, state, training):
+  def _policy_step(self, obs, state, training):
+    """``policy``'s compiled body (without AutoGraph, as ``precision.compile_fn``)."""
     if training:
       return self.step(obs, state, sample=True, noise=self.expl_noise)
     if self.eval_policy == 'sample':

@@ -148,6 +148,30 @@ def test_mpc_switch_and_checkpoint_round_trip(trained, tmp_path):
   np.testing.assert_allclose(again.numpy(), with_mpc.numpy(), atol=1e-6)
 
 
+def test_jit_policy_acts_as_the_graph_policy(trained, tmp_path):
+  """``Agent.jit_policy``: the XLA-compiled step (MPC included) gives the graph policy's
+  deterministic actions and state; the sampled training step runs and stays in bounds."""
+  agent = trained[0]
+  path = tf.train.Checkpoint(agent=agent).save(str(tmp_path / 'ckpt'))
+  gin.clear_config()
+  bind_tiny(**{'Agent.jit_policy': True})
+  jit = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+  tf.train.Checkpoint(agent=jit).restore(path).assert_existing_objects_matched()
+  assert jit._policy._jit_compile and not agent._policy._jit_compile
+  assert jit.behavior.mpc  # the rollout and its gradient are what XLA fuses
+  obs = make_obs(3, seed=11)
+  state = None
+  for step in range(3):
+    want, want_state = agent.policy(obs, state, training=False)
+    got, got_state = jit.policy(obs, state, training=False)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
+    np.testing.assert_allclose(got_state['deter'].numpy(), want_state['deter'].numpy(), atol=1e-4)
+    state = want_state
+    obs = make_obs(3, seed=12 + step)
+  sampled, _ = jit.policy(obs, state, training=True)
+  assert np.all(np.isfinite(sampled.numpy())) and np.all(np.abs(sampled.numpy()) <= 1.0)
+
+
 def _eval_post(agent, obs):
   inputs = {k: v for k, v in obs.items() if k in ('rgb', 'touch') or k.endswith('_flag')}
   post, _ = agent.world_model.obs_step(
