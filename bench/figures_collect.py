@@ -12,7 +12,9 @@ configuration (paper dims: gin `mummi`; `gin/small.gin` dims: `mummi small`):
   what the driver waits for; with the configuration's shadows), measured in the same run in
   a TF-free `bench.env_probe`; goal ratio <= 1. Its notes add MPC at half the horizon and,
   from the three times, what would meet the goal (MPC every k steps, a shorter horizon);
-* `collect/policy[_small]`: the same without MPC, same baseline, reported.
+* `collect/policy[_small]`: the same without MPC, same baseline, reported;
+* `collect/policy_mpc_xla[_small]`, `collect/policy_xla[_small]`: both with the policy step
+  XLA-compiled (`Agent.jit_policy`), same baseline and goal, and `speedup` over the graph's.
 """
 import math
 
@@ -25,6 +27,13 @@ UNIT = 'ms/agent step'
 GOAL = ('ratio_max', 1.0)
 CONFIGS = {'paper': ('mummi',), 'small': ('mummi', 'small')}
 SMOKE_CONFIGS = {'tiny': ('mummi', 'tiny')}
+# probe result key -> figure name stem; the XLA variants set Agent.jit_policy.
+VARIANTS = {
+    'mpc': 'policy_mpc',
+    'plain': 'policy',
+    'mpc_xla': 'policy_mpc_xla',
+    'plain_xla': 'policy_xla'
+}
 
 
 def probe(gin_files, opts, timeout):
@@ -46,11 +55,13 @@ def figures(opts, timeout):
   out, envs = {}, {}
   for label, gin_files in (SMOKE_CONFIGS if opts['tiny'] else CONFIGS).items():
     suffix = '' if label in ('paper', 'tiny') else f'_{label}'
-    names = (f'collect/policy_mpc{suffix}', f'collect/policy{suffix}')
+    names = {kind: f'collect/{stem}{suffix}' for kind, stem in VARIANTS.items()}
     r = probe(gin_files, opts, timeout)
     if 'error' in r:
-      out[names[0]] = report.failed(names[0], UNIT, GOAL, r['error'])
-      out[names[1]] = report.failed(names[1], UNIT, None, r['error'])
+      out.update({
+          name: report.failed(name, UNIT, GOAL if kind.startswith('mpc') else None, r['error'])
+          for kind, name in names.items()
+      })
       continue
     if r['shadows'] not in envs:  # one env probe per shadows setting
       envs[r['shadows']] = figures_env.measure([TASK], opts['env_steps'], opts['repeats'], timeout,
@@ -60,7 +71,7 @@ def figures(opts, timeout):
 
 
 def entries(names, label, r, env):
-  """The MPC and plain entries of one configuration's probe result `r`."""
+  """The MPC and plain entries (graph and XLA) of one configuration's probe result `r`."""
   ok = 'error' not in env
   baseline = dict(baseline=env['worker'][0], baseline_min=env['worker'][1],
                   baseline_max=env['worker'][2], baseline_repeats=env['repeats']) if ok else {}
@@ -69,12 +80,20 @@ def entries(names, label, r, env):
               if ok else f'env not measured: {env["error"]}')
   extra = dict(batch=r['batch'], precision=r['precision'], sizes=r['sizes'], params=r['params'],
                shadows=r['shadows'], gin_files=r['gin_files'])
-  mpc = report.figure(names[0], r['mpc'], UNIT, goal=GOAL,
-                      notes=f'{describe(label, r, True)}; {env_note}', trace_s=r['first_s']['mpc'],
+  mpc = report.figure(names['mpc'], r['mpc'], UNIT, goal=GOAL,
+                      notes=f'{describe(label, r, "mpc")}; {env_note}', trace_s=r['first_s']['mpc'],
                       mpc_horizon=r['mpc_horizon'], **baseline, **extra)
-  plain = report.figure(names[1], r['plain'], UNIT,
-                        notes=f'{describe(label, r, False)}; {env_note}',
+  plain = report.figure(names['plain'], r['plain'], UNIT,
+                        notes=f'{describe(label, r, "plain")}; {env_note}',
                         trace_s=r['first_s']['plain'], **baseline, **extra)
+  out = {}
+  for kind, graph in (('mpc_xla', mpc), ('plain_xla', plain)):
+    entry = report.figure(names[kind], r[kind], UNIT, goal=GOAL if graph is mpc else None,
+                          trace_s=r['first_s'][kind], **baseline, **extra)
+    entry['speedup'] = graph['value'] / entry['value']
+    entry['notes'] = (f'{describe(label, r, kind)}; {entry["speedup"]:.2f}x the speed of '
+                      f'{graph["name"]}; {env_note}')
+    out[names[kind]] = entry
   short = report.stats(r['mpc_short'])[0]
   mpc.update(mpc_extra_ms=mpc['value'] - plain['value'], mpc_short_ms=short,
              mpc_short_samples=r['mpc_short'], mpc_short_horizon=r['mpc_short_horizon'])
@@ -82,7 +101,7 @@ def entries(names, label, r, env):
   if ok:
     cost = mpc_cost(mpc['value'], short, plain['value'], r['mpc_horizon'], r['mpc_short_horizon'])
     mpc['notes'] += '; ' + what_it_takes(mpc['value'], plain['value'], env['worker'][0], cost)
-  return {names[0]: mpc, names[1]: plain}
+  return {names['mpc']: mpc, names['plain']: plain, **out}
 
 
 def mpc_cost(mpc, short, plain, horizon, short_horizon):
@@ -94,8 +113,9 @@ def mpc_cost(mpc, short, plain, horizon, short_horizon):
   return max(0.0, mpc - plain - per_step * horizon), per_step  # < 0 is noise
 
 
-def describe(label, r, with_mpc):
-  sizes = r['sizes']
+def describe(label, r, kind):
+  """The notes' description of the probe's `kind` (a VARIANTS key)."""
+  sizes, with_mpc = r['sizes'], kind.startswith('mpc')
   dims = {
       'paper': 'paper dims',
       'small': 'gin/small.gin dims',
@@ -103,12 +123,13 @@ def describe(label, r, with_mpc):
   }.get(label, label)
   what = (f'with latent-guided MPC ({r["mpc_horizon"]}-step imagined rollout + its gradient)'
           if with_mpc else 'without MPC')
+  what += ', XLA-compiled (Agent.jit_policy)' if kind.endswith('_xla') else ''
   return (f'Agent.policy(training=True) {what}, as the driver calls it (numpy in, numpy out, '
           f'state fed back), batch {r["batch"]}, {dims} (h {sizes["deter"]}, s^c '
           f'{sizes["stoch"]}, s^f {sizes["fused"]}, cnn depth {sizes["cnn_depth"]}), gin '
           f'{"+".join(r["gin_files"])}, {r["precision"]}, untrained; mean of {r["calls"]} '
-          'consecutive calls per repeat, MPC, MPC at half the horizon and plain interleaved; '
-          f'first call (trace) {r["first_s"]["mpc" if with_mpc else "plain"]:.1f} s excluded')
+          'consecutive calls per repeat, MPC, MPC at half the horizon and plain (graph and '
+          f'XLA) interleaved; first call (trace) {r["first_s"][kind]:.1f} s excluded')
 
 
 def what_it_takes(mpc, plain, env, cost):

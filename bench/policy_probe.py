@@ -2,9 +2,10 @@
 
 `Agent.policy(obs, state, training=True)` as the trainer's driver calls it: numpy
 observations of `--batch` envs in, numpy actions out (`.numpy()`, so each call is waited
-for), the policy state fed back. Three agents of one configuration: with latent-guided MPC,
-with MPC at half its horizon (what a shorter one would save) and without MPC
-(`ActorCritic.mpc`, `ActorCritic.mpc_horizon`), their calls interleaved per repeat. The
+for), the policy state fed back. Five agents of one configuration: with latent-guided MPC,
+with MPC at half its horizon (what a shorter one would save), without MPC
+(`ActorCritic.mpc`, `ActorCritic.mpc_horizon`), and with and without MPC XLA-compiled
+(`Agent.jit_policy`), their calls interleaved per repeat. The
 configuration is a real run's (`mummi_tf.train.configure`: the task family's gin file, then
 the `--gin_file`s and `--gin_binding`s), so the precision ('auto': mixed_bfloat16 on a CPU)
 and the sizes are too.
@@ -13,6 +14,7 @@ and the sizes are too.
         [--batch 1] [--calls 50] [--repeats 5]
 
 Prints `RESULT {"mpc": [ms per call, one per repeat], "mpc_short": [...], "plain": [...],
+"mpc_xla": [...], "plain_xla": [...],
 "first_s": {...}, "shadows": ..., ...}`; `shadows` is the configuration's
 `mummi_tf.envs.dmc.load.shadows`, so that the harness times the env it would train with.
 """
@@ -119,6 +121,9 @@ def build_agents(gin_files, bindings):
   short = list(bindings) + [f'ActorCritic.mpc_horizon = {info["mpc_short_horizon"]}']
   agents['mpc_short'], _ = build_agent(gin_files, short, True)
   agents['plain'], _ = build_agent(gin_files, bindings, False)
+  xla = list(bindings) + ['Agent.jit_policy = True']
+  agents['mpc_xla'], _ = build_agent(gin_files, xla, True)
+  agents['plain_xla'], _ = build_agent(gin_files, xla, False)
   return agents, policy, info
 
 
