@@ -132,6 +132,22 @@ def _fmt(x):
   return f'{x:.3g}'
 
 
+def _kept(results, info):
+  """A line naming the figures an `--only` run kept from earlier runs (their dates), or none."""
+  dates = {}
+  for entry in results.values():
+    if entry.get('date', info['date']) != info['date']:
+      dates.setdefault(entry['date'], []).append(entry['name'])
+  if not dates:
+    return []
+  kept = '; '.join(f'{len(names)} measured {date} ({names[0].split("/")[0]} …)'
+                   for date, names in sorted(dates.items()))
+  return [
+      '', f'Figures kept from earlier runs (not rerun by this one, perhaps on another machine): '
+      f'{kept}.'
+  ]
+
+
 def markdown(results, info, command):
   lines = [
       '# Benchmark results', '',
@@ -139,8 +155,8 @@ def markdown(results, info, command):
       f'{info.get("memory_gib", "?")} GiB RAM, TensorFlow {info.get("tensorflow")}, '
       f'Python {info["python"]}; load average at the start '
       f'{info.get("load_average")} (a shared machine: absolute times are noisy, '
-      'ratios are measured side by side).', '', f'Reproduce: `{command}`', '',
-      '| figure | value (median) | min – max | n | unit | baseline | ratio | goal | met |',
+      'ratios are measured side by side).', *_kept(results, info), '', f'Reproduce: `{command}`',
+      '', '| figure | value (median) | min – max | n | unit | baseline | ratio | goal | met |',
       '|---|---|---|---|---|---|---|---|---|'
   ]
   for entry in results.values():

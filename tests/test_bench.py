@@ -138,3 +138,15 @@ def test_too_few_repeats_refused(tmp_path, repeats):
       [sys.executable, '-m', 'bench', '--smoke', '--repeats', repeats, '--out',
        str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
   assert proc.returncode == 2 and '--repeats must be >= 2' in proc.stderr
+
+
+def test_results_md_names_the_figures_kept_from_an_earlier_run():
+  """`--only` keeps earlier figures in results.json; the table's header says which and when,
+  so that the run's machine line is not read as theirs."""
+  from bench import report
+  info = {'date': '2026-12-04 05:00 UTC', 'cpu': 'cpu', 'cores': 2, 'python': '3.11'}
+  new = dict(report.figure('collect/policy', [1.0, 2.0], 'ms'), date=info['date'])
+  old = dict(report.figure('env/walker_stand', [3.0, 4.0], 'ms'), date='2026-11-29 21:43 UTC')
+  header = report.markdown({'a': new, 'b': old}, info, 'python -m bench').split('| figure |')[0]
+  assert 'kept from earlier runs' in header and '1 measured 2026-11-29 21:43 UTC (env' in header
+  assert 'kept' not in report.markdown({'a': new}, info, 'python -m bench').split('| figure |')[0]
