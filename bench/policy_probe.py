@@ -4,8 +4,8 @@
 observations of `--batch` envs in, numpy actions out (`.numpy()`, so each call is waited
 for), the policy state fed back. Five agents of one configuration: with latent-guided MPC,
 with MPC at half its horizon (what a shorter one would save), without MPC
-(`ActorCritic.mpc`, `ActorCritic.mpc_horizon`), and with and without MPC XLA-compiled
-(`Agent.jit_policy`), their calls interleaved per repeat. The
+(`ActorCritic.mpc`, `ActorCritic.mpc_horizon`), all three in the graph, and with MPC with the
+action XLA-compiled (`Agent.jit_policy`: actor + MPC), their calls interleaved per repeat. The
 configuration is a real run's (`mummi_tf.train.configure`: the task family's gin file, then
 the `--gin_file`s and `--gin_binding`s), so the precision ('auto': mixed_bfloat16 on a CPU)
 and the sizes are too.
@@ -14,7 +14,7 @@ and the sizes are too.
         [--batch 1] [--calls 50] [--repeats 5]
 
 Prints `RESULT {"mpc": [ms per call, one per repeat], "mpc_short": [...], "plain": [...],
-"mpc_xla": [...], "plain_xla": [...],
+"mpc_xla": [...],
 "first_s": {...}, "shadows": ..., ...}`; `shadows` is the configuration's
 `mummi_tf.envs.dmc.load.shadows`, so that the harness times the env it would train with.
 """
@@ -111,19 +111,19 @@ def describe():
 
 
 def build_agents(gin_files, bindings):
-  """{'mpc', 'mpc_short' (half the MPC horizon, >= 2), 'plain'} agents, the precision policy and
-  the configuration's description (horizons included)."""
+  """{'mpc', 'mpc_short' (half the MPC horizon, >= 2), 'plain'} agents in the graph and
+  'mpc_xla' with the MPC action XLA-compiled, the precision policy and the
+  configuration's description (horizons included)."""
   agents = {}
-  agents['mpc'], policy = build_agent(gin_files, bindings, True)
+  graph, xla = (list(bindings) + [f'Agent.jit_policy = {on}'] for on in (False, True))
+  agents['mpc'], policy = build_agent(gin_files, graph, True)
   info = describe()
   horizon = agents['mpc'].behavior.mpc_horizon
   info.update(mpc_horizon=horizon, mpc_short_horizon=max(2, horizon // 2))  # ActorCritic: >= 2
-  short = list(bindings) + [f'ActorCritic.mpc_horizon = {info["mpc_short_horizon"]}']
+  short = graph + [f'ActorCritic.mpc_horizon = {info["mpc_short_horizon"]}']
   agents['mpc_short'], _ = build_agent(gin_files, short, True)
-  agents['plain'], _ = build_agent(gin_files, bindings, False)
-  xla = list(bindings) + ['Agent.jit_policy = True']
+  agents['plain'], _ = build_agent(gin_files, graph, False)
   agents['mpc_xla'], _ = build_agent(gin_files, xla, True)
-  agents['plain_xla'], _ = build_agent(gin_files, xla, False)
   return agents, policy, info
 
 

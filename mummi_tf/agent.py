@@ -21,6 +21,8 @@ posterior mean as s^c, the actor's mode action tanh(mean) and, with MPC, an
 imagined rollout through prior means, so it is a pure function of its inputs (the
 SavedModel export of ``mummi_tf.export`` reproduces it); ``'sample'`` is upstream
 Dreamer's: a sampled posterior and the most likely of 100 actor samples, no noise.
+``jit_policy`` (gin) XLA-compiles the MPC action (actor, imagined rollout, gradient) inside
+``policy``; ``step`` itself stays in the caller's graph (the export's).
 
 Several devices: an agent built under a ``tf.distribute.MirroredStrategy`` scope (the
 trainer's ``Trainer.devices``) has mirrored variables, and ``train`` runs the update on
@@ -31,6 +33,8 @@ before clipping (``optim``), and the metrics are the mean over replicas.
 stateless, keyed on (seed, update, call), so that a row's noise is the same on one
 device and on several (``mummi_tf.distribute.keyed_noise``; the equality test).
 """
+import functools
+
 import gin
 import numpy as np
 import tensorflow as tf
@@ -79,9 +83,14 @@ class Agent(tf.Module):
     self._build()
     update = self._train if self.replicas == 1 else self._train_replicas
     self.train = precision.compile_fn(update)  # gin: jit_compile
-    # The policy's batch-1 step is hundreds of small ops (with MPC an imagined rollout and its
-    # gradient): XLA fuses them (README, Performance), where it slows the conv-heavy update.
-    self._policy = tf.function(self._policy_step, jit_compile=bool(jit_policy), autograph=False)
+    # With MPC the action at batch 1 is hundreds of small ops (an imagined rollout and its
+    # gradient): XLA fuses them, ~1.45x faster (README, Performance). Only that: XLA runs the
+    # encoders and 1024-wide experts slower on a CPU, and the actor alone no faster.
+    self._act = None  # step's default: behavior.act in the caller's graph
+    if jit_policy and self.behavior.mpc:
+      self._act = tf.function(
+          functools.partial(self.behavior.act, self.world_model), jit_compile=True, autograph=False)
+    self._policy = tf.function(self._policy_step, autograph=False)
 
   def _build(self):
     """Creates every network variable eagerly (restore and export need them)."""
@@ -126,7 +135,7 @@ class Agent(tf.Module):
     state['action'] = tf.zeros([batch_size, self.action_size], tf.float32)
     return state
 
-  def step(self, obs, state, sample, noise=0.0, mpc=None, best_of=0):
+  def step(self, obs, state, sample, noise=0.0, mpc=None, best_of=0, act=None):
     """One filter-and-act step (python; traced by ``policy`` and the export).
 
     Args:
@@ -137,6 +146,7 @@ class Agent(tf.Module):
       noise: std of the additive Gaussian exploration noise (0: none).
       mpc: latent-guided MPC on/off; None uses ``ActorCritic.mpc`` (gin).
       best_of: with ``sample``, act with the most likely of that many actor samples.
+      act: ``behavior.act`` bound to the world model, e.g. XLA-compiled; None: in this graph.
 
     Returns:
       (action (B, A) float32 in [-1, 1], new policy state).
@@ -159,7 +169,9 @@ class Agent(tf.Module):
     post = {k: post[k] for k in LATENT_KEYS}
     if not sample:
       post['stoch'] = post['mean']
-    action = self.behavior.act(self.world_model, post, sample, mpc, best_of)
+    if act is None:
+      act = functools.partial(self.behavior.act, self.world_model)
+    action = act(post, sample, mpc, best_of)
     if noise:
       action = action + noise * tf.random.normal(tf.shape(action))
     action = tf.clip_by_value(action, -1.0, 1.0)
@@ -169,10 +181,10 @@ class Agent(tf.Module):
   def _policy_step(self, obs, state, training):
     """``policy``'s compiled body (without AutoGraph, as ``precision.compile_fn``)."""
     if training:
-      return self.step(obs, state, sample=True, noise=self.expl_noise)
+      return self.step(obs, state, sample=True, noise=self.expl_noise, act=self._act)
     if self.eval_policy == 'sample':
-      return self.step(obs, state, sample=True, best_of=BEST_OF)
-    return self.step(obs, state, sample=False)
+      return self.step(obs, state, sample=True, best_of=BEST_OF, act=self._act)
+    return self.step(obs, state, sample=False, act=self._act)
 
   def policy(self, obs, state=None, training=False):
     """The behaviour policy (a ``tf.function``); ``state=None`` starts afresh."""

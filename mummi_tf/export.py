@@ -35,8 +35,9 @@ policy without MPC (``mpc=False``): MPC differentiates through imagination, and 
 builtin gradient ops (``EluGrad``, ``StridedSliceGrad``, ``BroadcastGradientArgs``).
 
 It runs the encoders, fusion, the MSSM filter and the actor (plus latent-guided MPC
-unless ``mpc=False``) exactly as ``Agent.policy(obs, state, training=False)``:
-deterministic (posterior mean, mode action) unless ``stochastic`` (sampled
+unless ``mpc=False``) exactly as ``Agent.policy(obs, state, training=False)``, all in
+TF's graph (no XLA, so any runtime can call it; ``Agent.jit_policy``'s XLA-compiled MPC
+agrees within 1e-4): deterministic (posterior mean, mode action) unless ``stochastic`` (sampled
 posterior and action, no exploration noise). ``metadata.json`` beside
 ``saved_model.pb`` records the task, modalities (shape, dtype), action spec, gin
 config, checkpoint step and the export options.

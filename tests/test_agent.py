@@ -149,15 +149,16 @@ def test_mpc_switch_and_checkpoint_round_trip(trained, tmp_path):
 
 
 def test_jit_policy_acts_as_the_graph_policy(trained, tmp_path):
-  """``Agent.jit_policy``: the XLA-compiled step (MPC included) gives the graph policy's
-  deterministic actions and state; the sampled training step runs and stays in bounds."""
+  """``Agent.jit_policy``: the XLA-compiled MPC action (actor + rollout + gradient; the filter
+  stays in the graph) gives the graph policy's deterministic actions and state; the sampled
+  training step runs and stays in bounds; without MPC nothing is XLA-compiled."""
   agent = trained[0]
   path = tf.train.Checkpoint(agent=agent).save(str(tmp_path / 'ckpt'))
   gin.clear_config()
   bind_tiny(**{'Agent.jit_policy': True})
   jit = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
   tf.train.Checkpoint(agent=jit).restore(path).assert_existing_objects_matched()
-  assert jit._policy._jit_compile and not agent._policy._jit_compile
+  assert jit._act._jit_compile and agent._act is None and not jit._policy._jit_compile
   assert jit.behavior.mpc  # the rollout and its gradient are what XLA fuses
   obs = make_obs(3, seed=11)
   state = None
@@ -170,6 +171,9 @@ def test_jit_policy_acts_as_the_graph_policy(trained, tmp_path):
     obs = make_obs(3, seed=12 + step)
   sampled, _ = jit.policy(obs, state, training=True)
   assert np.all(np.isfinite(sampled.numpy())) and np.all(np.abs(sampled.numpy()) <= 1.0)
+  gin.clear_config()
+  bind_tiny(**{'Agent.jit_policy': True, 'ActorCritic.mpc': False})
+  assert agent_lib.Agent(OBS_SPEC, ACTION_SPEC)._act is None
 
 
 def _eval_post(agent, obs):

@@ -109,18 +109,16 @@ def test_smoke_train_split_and_collect(smoke):
   assert all(0 <= v <= 1 for v in train['cpu_idle'].values())
   assert 'wall time per window' in train['notes']
   assert set(figures) == {
-      'train/quick', 'collect/policy_mpc', 'collect/policy', 'collect/policy_mpc_xla',
-      'collect/policy_xla'
+      'train/quick', 'collect/policy_mpc', 'collect/policy', 'collect/policy_mpc_xla'
   }
   mpc, plain = figures['collect/policy_mpc'], figures['collect/policy']
   assert mpc['goal'] == 'ratio <= 1.0' and plain['goal'] is None
   assert mpc['baseline'] == plain['baseline'] > 0 and mpc['value'] > 0 and plain['value'] > 0
   assert 'goal ' in mpc['notes'] and mpc['mpc_horizon'] == 3
-  for name, graph in (('collect/policy_mpc_xla', mpc), ('collect/policy_xla', plain)):
-    xla = figures[name]
-    assert xla['goal'] == graph['goal'] and xla['baseline'] == graph['baseline']
-    assert xla['speedup'] == pytest.approx(graph['value'] / xla['value'])
-    assert 'XLA-compiled' in xla['notes'] and 'XLA-compiled' not in graph['notes']
+  xla = figures['collect/policy_mpc_xla']
+  assert xla['goal'] == mpc['goal'] and xla['baseline'] == mpc['baseline']
+  assert xla['speedup'] == pytest.approx(mpc['value'] / xla['value'])
+  assert 'XLA-compiled' in xla['notes'] and 'XLA-compiled' not in mpc['notes']
 
 
 def test_bad_figure_name_is_one_clear_line(tmp_path):

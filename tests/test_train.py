@@ -31,6 +31,7 @@ TINY = [
     'Trainer.save_every = 120',
     'ActorCritic.horizon = 3',
     'ActorCritic.mpc_horizon = 3',
+    'Agent.jit_policy = False',  # XLA's compile would dominate these runs (test_replicas: on)
     'WorldModel.deter = 16',
     'WorldModel.stoch = 4',
     'WorldModel.fused = 16',
