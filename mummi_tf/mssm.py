@@ -88,13 +88,13 @@ class MSSM(tf.Module):
     }
     if fusion != 'concat':  # q(s^f | x^m): Dense(expert_hidden, ReLU) -> Gaussian.
       self.experts = {m: networks.Expert(expert_hidden, fused, min_std) for m in self.names}
-    self._img_in = keras.layers.Dense(hidden, 'elu')
+    self._img_in = networks.Dense(hidden, 'elu')
     # h in float32 under a mixed policy: it integrates every step of a sequence and of
     # imagination, and bfloat16's 8-bit mantissa would round its updates away.
     self._cell = keras.layers.GRUCell(deter, dtype='float32')
-    self._img_out = keras.layers.Dense(hidden, 'elu')
+    self._img_out = networks.Dense(hidden, 'elu')
     self._prior_head = networks.GaussianHead(stoch, min_std)
-    self._obs_out = keras.layers.Dense(hidden, 'elu')
+    self._obs_out = networks.Dense(hidden, 'elu')
     self._post_head = networks.GaussianHead(stoch, min_std)
 
   @property

@@ -29,7 +29,6 @@ import gin
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-import tf_keras as keras
 
 from mummi_tf import fusion
 from mummi_tf import networks
@@ -90,7 +89,7 @@ class ToyModel(tf.Module):
       else:
         self.encoders[m] = networks.MLPEncoder(units, units, name=f'enc_{m}')
         decoder = networks.MLP(units, 2, out=spec.shape[-1], name=f'dec_{m}')
-      self.experts[m] = (keras.layers.Dense(units, 'relu', name=f'expert_{m}'),
+      self.experts[m] = (networks.Dense(units, 'relu', name=f'expert_{m}'),
                          networks.GaussianHead(latent, min_std, name=f'expert_head_{m}'))
       if method != 'mummi':
         self.decoders[m] = decoder
