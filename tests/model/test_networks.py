@@ -1,4 +1,7 @@
 """The Keras building blocks: bias gradients under bfloat16, the pointwise transposed conv."""
+import pathlib
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -83,3 +86,15 @@ def test_layers_keep_kerass_variables_and_activation():
   no_bias = networks.Conv2D(4, 4, 2, use_bias=False)
   assert no_bias(tf.ones([1, 8, 8, 3])).shape == (1, 3, 3, 4)
   assert len(no_bias.variables) == 1
+
+
+def test_the_package_builds_biased_layers_from_networks():
+  """docs/ARCHITECTURE.md: a Keras Dense/Conv layer appears only where it computes in float32."""
+  root = pathlib.Path(networks.__file__).parent
+  offenders = []
+  for path in root.rglob('*.py'):
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+      if re.search(r'keras\.layers\.(Dense|Conv2D|Conv2DTranspose)\(',
+                   line) and ("dtype='float32'" not in line) and path.name != 'networks.py':
+        offenders.append(f'{path.relative_to(root)}:{number}: {line.strip()}')
+  assert not offenders, offenders
