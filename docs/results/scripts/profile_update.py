@@ -37,7 +37,7 @@ def op_times(f, x, calls=3):
         if ':' not in name or name.startswith('ExecutorState'):
           continue  # TF op events are 'scope/name:Type'
         op, kind = name.rsplit(':', 1)
-        if kind == 'Run' or op.strip().startswith('__inference'):
+        if kind == 'Run' or '__inference' in name:
           continue  # the whole function's events, not an op's
         ms = event.duration_ps / 1e9 / calls
         by_type[kind] += ms
