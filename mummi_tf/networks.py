@@ -27,7 +27,7 @@ class _SummedBias:
   addends, so over the rows of one update the bias gradient came out 8 % (800 x 400),
   68 % (6000 x 400, the imagined states) and 100 % (800 x 64 x 64 x 3, the decoder's
   output) off the float32 sum. ``reduce_sum`` accumulates in float32 (tested,
-  tests/test_networks.py). The variables (``kernel``, then ``bias``) are Keras's.
+  tests/model/test_networks.py). The variables (``kernel``, then ``bias``) are Keras's.
   """
   def _own_bias(self, size, activation, use_bias):
     self._bias_size = size if use_bias else 0
@@ -72,8 +72,8 @@ class Conv2DTranspose(_SummedBias, keras.layers.Conv2DTranspose):
 
   def call(self, x):
     pointwise = (
-        x.shape[1:3] == (1, 1) and self.padding == 'valid' and self.output_padding is None and
-        self.dilation_rate == (1, 1))
+        self.data_format == 'channels_last' and x.shape[1:3] == (1, 1) and
+        self.padding == 'valid' and self.output_padding is None and self.dilation_rate == (1, 1))
     if not pointwise:
       return super().call(x)
     height, width, out, channels = self.kernel.shape
