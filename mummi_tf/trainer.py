@@ -20,6 +20,7 @@ from mummi_tf import envs as envs_lib
 from mummi_tf import evaluation
 from mummi_tf import logger as logger_lib
 from mummi_tf import precision
+from mummi_tf import preemption
 from mummi_tf import replay as replay_lib
 from mummi_tf import timing
 from mummi_tf import world_model
@@ -140,6 +141,7 @@ class Trainer:
     self.devices = None
     self._evaluator = None
     self._timed_windows = 0  # logging windows with updates seen (for the cost estimate)
+    self._stop = preemption.StopOnSignal()  # installed while run() runs
     self._seed_everything(deterministic)
 
   # ----------------------------------------------------------------------- set-up
@@ -259,17 +261,19 @@ class Trainer:
 
   # -------------------------------------------------------------------- main loop
   def run(self):
+    """Trains to ``steps``; returns the exit status: 0, or 143 / 130 when SIGTERM / Ctrl-C
+    stopped it (after saving a checkpoint; see ``mummi_tf.preemption``)."""
     from mummi_tf.train import UsageError
     try:
-      self._setup()
-      self._loop()
+      with self._stop:
+        self._setup()
+        return self._loop()
     except tf.errors.UnimplementedError as e:
       if not self.deterministic:
         raise
       raise UsageError(determinism_error(e)) from e
     finally:
       self._close()
-    return 0
 
   def _collect(self, policy, env_steps, meanwhile=None):
     agent_steps, _ = self.driver(policy, steps=max(1, env_steps // self.action_repeat),
@@ -307,8 +311,27 @@ class Trainer:
         'save': self.step // self.save_every
     }
     self._after_round(last, fps)
+    try:
+      self._rounds(last, fps, bar, random_policy)
+    except preemption.Stop as stop:
+      self._save()
+      tqdm.tqdm.write(f'{stop} at step {self.step}: saved {self.manager.latest_checkpoint} '
+                      f'({self.updates.numpy()} updates); rerun the same command to resume')
+      return stop.code
+    self._save()
+    with self.clock('log'):
+      self.logger.write(self.step)
+    if self._evaluated_at != self.step:
+      self._evaluate()
+    bar.close()
+    return 0
+
+  def _rounds(self, last, fps, bar, random_policy):
+    """Collection rounds (with their updates, checkpoints, logs and evaluations) until
+    ``steps``; a stop asked by a signal ends them between two updates."""
     dataset = None
     while self.step < self.steps:
+      self._stop.check()
       if self.step < self.prefill or not self.replay.can_sample(self.batch_length):
         # Random actions until the prefill is done and replay holds a training window.
         self._collect(
@@ -330,12 +353,6 @@ class Trainer:
               name: f'{self.logger.latest(key, float("nan")):.1f}'
               for name, key in (('fps', 'fps'), ('train', 'train/return'), ('test', 'test/return'))
           }, refresh=False)
-    self._save()
-    with self.clock('log'):
-      self.logger.write(self.step)
-    if self._evaluated_at != self.step:
-      self._evaluate()
-    bar.close()
 
   def _dataset(self):
     with self.clock('replay'):
@@ -394,6 +411,7 @@ class Trainer:
       metrics = self.agent.train(batch)
       self.updates.assign_add(1)
       self.logger.add({k: v.numpy() for k, v in metrics.items()})
+    self._stop.check()
 
   def _evaluate(self, episodes=None):
     with self.clock('eval'):

@@ -275,6 +275,42 @@ def test_resume_after_sigkill(tmp_path):
   assert merged(read_metrics(tmp_path))['step'] == 720
 
 
+def test_sigterm_to_the_process_group_saves_the_updates_and_exits_143(tmp_path):
+  """Slurm's preemption (SIGTERM to every process of the job): the run stops between two
+  updates, saves them all in a checkpoint, closes its env workers (which ignore the signal)
+  and exits 143; the next command resumes from that checkpoint."""
+  import tensorflow as tf
+  never = ['Trainer.steps = 100000', 'Trainer.save_every = 100000', 'Trainer.eval_every = 100000']
+  command = [sys.executable, '-m', 'mummi_tf.train'] + args(tmp_path, extra=never)
+  proc = subprocess.Popen(command, env=dict(os.environ,
+                                            TF_CPP_MIN_LOG_LEVEL='3'), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True)
+  deadline = time.time() + 240
+  while not any(line.get('time/update', 0) > 0 for line in _metrics_so_far(tmp_path)):
+    assert time.time() < deadline and proc.poll() is None, 'no update in time'
+    time.sleep(0.2)
+  os.killpg(proc.pid, signal.SIGTERM)
+  stdout, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 143, stderr[-2000:]
+  assert 'died' not in stderr  # the workers were closed, not killed by the signal
+  with pytest.raises(ProcessLookupError):
+    os.killpg(proc.pid, 0)  # no worker outlives the run
+  said = [l for l in (stdout + stderr).splitlines() if l.startswith('stopped by SIGTERM')]
+  assert len(said) == 1, stdout + stderr[-2000:]
+  step = replay_lib.count_steps(tmp_path / 'episodes') * 2
+  prefix = tf.train.latest_checkpoint(tmp_path / 'checkpoints')
+  assert said[0].startswith(f'stopped by SIGTERM at step {step}: saved {prefix} (')
+  updates = tf.train.load_checkpoint(prefix).get_tensor('updates/.ATTRIBUTES/VARIABLE_VALUE')
+  assert f'({updates} updates)' in said[0] and updates >= 2  # a round's train_steps at least
+
+
+def _metrics_so_far(logdir):
+  try:
+    return read_metrics(logdir)
+  except (OSError, ValueError):  # not written yet, or a line being written
+    return []
+
+
 def test_table_wiping_short_run_writes_both_cameras(tmp_path):
   if importlib.util.find_spec('robosuite') is None:  # Never import it here (TF process).
     pytest.skip('Table Wiping needs tools/install_robosuite.sh')

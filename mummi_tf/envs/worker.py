@@ -10,6 +10,7 @@ discount); the observation arrays go through one shared-memory file in /dev/shm 
 worker writes and the parent copies out of, so a step costs one small round trip.
 """
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -272,6 +273,11 @@ def _serve(recv, send):
 
 
 def main(argv):
+  # Ctrl-C, and Slurm's SIGTERM, reach the whole process group: the parent decides when to
+  # stop (it saves first, see mummi_tf.preemption) and closes its workers; if it dies, the
+  # pipe's EOF ends them.
+  for signum in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signum, signal.SIG_IGN)
   recv = Connection(int(argv[1]), writable=False)
   send = Connection(int(argv[2]), readable=False)
   try:
