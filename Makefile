@@ -17,6 +17,8 @@ OUT      ?=
 GRID     ?= smoke
 LINT_PATHS := mummi_tf tools tests bench docs/results/scripts
 ARGS     ?=
+# make test's pytest-xdist processes: alone, the suite keeps about one core busy.
+WORKERS  ?= 2
 
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
@@ -58,8 +60,8 @@ eval: install  ## make eval LOGDIR=...: the newest checkpoint at every missing r
 export: install  ## make export LOGDIR=... [OUT=...]
 	$(BIN)/python tools/export_savedmodel.py --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) $(ARGS)
 
-test: install  ## the test suite (make test ARGS="-k train" for a part)
-	$(BIN)/python -m pytest tests -q --durations=20 $(ARGS)
+test: install  ## the test suite in WORKERS processes (make test ARGS="-k train" for a part, WORKERS=0 in this one)
+	$(BIN)/python -m pytest tests -q -n $(WORKERS) --durations=20 $(ARGS)
 
 lint: install  ## yapf (format, `make lint FIX=1` rewrites) and ruff (checks), configured in pyproject.toml
 	$(BIN)/yapf $(if $(FIX),--in-place,--diff) --recursive --parallel $(LINT_PATHS)
