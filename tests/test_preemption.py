@@ -23,14 +23,18 @@ def test_the_first_signal_asks_to_stop_with_the_shells_exit_code():
 
 
 def test_a_second_ctrl_c_interrupts_at_once_and_handlers_are_restored():
-  before = signal.getsignal(signal.SIGINT)
-  with preemption.StopOnSignal() as stop:
-    _send(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
+  # As in a terminal (a pytest-xdist worker ignores SIGINT).
+  outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with preemption.StopOnSignal() as stop:
       _send(signal.SIGINT)
-  assert stop.signum == signal.SIGINT
-  assert signal.getsignal(signal.SIGINT) is before
-  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+      with pytest.raises(KeyboardInterrupt):
+        _send(signal.SIGINT)
+    assert stop.signum == signal.SIGINT
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+  finally:
+    signal.signal(signal.SIGINT, outer)
 
 
 def test_an_ignored_signal_stays_ignored():
