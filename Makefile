@@ -79,7 +79,7 @@ $(RAY_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[ray]'
 	touch $@
 
-sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|table1|table2 OUT=DIR [BINDINGS=...] [ARGS="--gpus_per_run 1"]: runs on Ray, then OUT/table.md, OUT/curves.png
+sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|walker_stand_small|table1|table2 OUT=DIR [BINDINGS=...] [ARGS="--gpus_per_run 1"]: runs on Ray, then OUT/table.md, OUT/curves.png
 	$(BIN)/python tools/sweep.py --grid $(GRID) --out $(or $(OUT),logdir/sweeps/$(GRID)) \
 	  $(foreach b,$(BINDINGS),--gin_binding '$(b)') $(ARGS)
 

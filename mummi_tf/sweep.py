@@ -30,7 +30,9 @@ from mummi_tf import train
 
 UsageError = train.UsageError
 
-Grid = collections.namedtuple('Grid', 'tasks methods seeds bindings episodes')
+# ``waves``: how many of ``methods`` run seed by seed together, in order; () gives every method
+# a wave of its own (all seeds of the first method, then the next).
+Grid = collections.namedtuple('Grid', 'tasks methods seeds bindings episodes waves', defaults=((),))
 Trial = collections.namedtuple('Trial', 'task gin seed bindings logdir')
 
 PAPER_METHODS = (('mummi',), ('mummi_b',), ('cvrl',), ('dreamer',))
@@ -55,6 +57,13 @@ GRIDS = {
         methods=PAPER_METHODS, seeds=(0, 1, 2), bindings=(), episodes=10),
     'table2': Grid(
         tasks=('table_wiping',), methods=PAPER_METHODS, seeds=(0, 1, 2), bindings=(), episodes=10),
+    # Table I's walker_stand row on a 2-core CPU (small.gin, 100k env steps, one run at a time):
+    # MuMMI and Dreamer seed by seed first, so each finished pair is a paired comparison; then
+    # CVRL's seeds, then MuMMI-b's.
+    'walker_stand_small': Grid(
+        tasks=('walker_stand',),
+        methods=tuple(m + ('small',) for m in (('mummi',), ('dreamer',), ('cvrl',), ('mummi_b',))),
+        seeds=(0, 1, 2), bindings=(), episodes=10, waves=(2, 1, 1)),
     'smoke': Grid(
         tasks=('toy2d_x_y',), methods=(('mummi', 'toy2d_learn'), ('dreamer', 'toy2d_learn')),
         seeds=(0,), bindings=SMOKE_BINDINGS, episodes=2),
@@ -85,13 +94,22 @@ def logdir_of(out, task, gin, seed):
 
 
 def expand(grid, out):
-  """Every trial of ``grid`` (tasks, then methods, then seeds), logdirs under ``out``."""
+  """Every trial of ``grid`` in the order it runs: tasks, then the waves of methods, then
+  seeds, then the methods of a wave; logdirs under ``out``."""
   return [
       Trial(task, tuple(gin), int(seed), tuple(grid.bindings), logdir_of(out, task, gin, seed))
       for task in grid.tasks
-      for gin in grid.methods
+      for wave in waves(grid)
       for seed in grid.seeds
+      for gin in wave
   ]
+
+
+def waves(grid):
+  """``grid.methods`` cut into its waves (one method each when ``grid.waves`` is empty)."""
+  sizes = grid.waves or (1,) * len(grid.methods)
+  starts = [sum(sizes[:i]) for i in range(len(sizes))]
+  return [grid.methods[start:start + size] for start, size in zip(starts, sizes)]
 
 
 def validate(grid, out):
@@ -109,6 +127,8 @@ def validate(grid, out):
       raise UsageError('a method needs at least one gin file')
     for name in gin:
       train.resolve_gin_file(name)
+  if grid.waves and (sum(grid.waves) != len(grid.methods) or min(grid.waves) < 1):
+    raise UsageError(f'the waves {list(grid.waves)} do not cut the {len(grid.methods)} methods')
   for binding in grid.bindings:
     if not _BINDING.fullmatch(binding):
       raise UsageError(f"bad gin binding {binding!r}; expected 'Configurable.param = value'")
@@ -130,7 +150,8 @@ def load_grid(out):
     return None
   return Grid(
       tasks=tuple(saved['tasks']), methods=tuple(tuple(m) for m in saved['methods']), seeds=tuple(
-          saved['seeds']), bindings=tuple(saved['bindings']), episodes=int(saved['episodes']))
+          saved['seeds']), bindings=tuple(saved['bindings']), episodes=int(saved['episodes']),
+      waves=tuple(saved.get('waves', ())))
 
 
 def train_args(trial):

@@ -48,6 +48,21 @@ def test_presets_are_the_papers_grids(tmp_path):
   assert len(smoke) == 2 and all(t.bindings == sweep.SMOKE_BINDINGS for t in smoke)
 
 
+def test_the_walker_stand_row_runs_mummi_and_dreamer_seed_by_seed_first(tool, tmp_path):
+  trials = sweep.expand(
+      plan(tool, '--grid', 'walker_stand_small', '--out', str(tmp_path)), tmp_path)
+  order = [(t.gin[0], t.seed) for t in trials]
+  assert order == [('mummi', 0), ('dreamer', 0), ('mummi', 1), ('dreamer', 1), ('mummi', 2),
+                   ('dreamer', 2), ('cvrl', 0), ('cvrl', 1), ('cvrl', 2), ('mummi_b', 0),
+                   ('mummi_b', 1), ('mummi_b', 2)]
+  assert {t.gin[1:] for t in trials} == {('small',)} and {t.task for t in trials
+                                                         } == {'walker_stand'}
+  sweep.save_grid(tmp_path, sweep.GRIDS['walker_stand_small'])
+  assert sweep.load_grid(tmp_path) == sweep.GRIDS['walker_stand_small']  # --out alone resumes it
+  with pytest.raises(sweep.UsageError, match='waves'):
+    sweep.validate(sweep.GRIDS['walker_stand_small']._replace(waves=(2, 1)), tmp_path)
+
+
 def test_the_grid_expands_to_the_makefiles_logdirs(tool, tmp_path):
   grid = plan(tool, '--out', str(tmp_path), '--tasks', 'walker_walk', 'cup_catch', '--methods',
               'mummi small', 'dreamer', '--seeds', '0', '4', '--gin_binding', 'Trainer.steps = 1e5')
@@ -69,11 +84,12 @@ def test_the_grid_expands_to_the_makefiles_logdirs(tool, tmp_path):
 
 
 @pytest.mark.parametrize('argv, message', [
-    (['--grid', 'table3'], "unknown grid 'table3'; valid: table1, table2, smoke"),
+    (['--grid', 'table3'
+     ], "unknown grid 'table3'; valid: table1, table2, walker_stand_small, smoke"),
     (['--grid', 'smoke', '--tasks', 'walker_fly'], "unknown task 'walker_fly'"),
     (['--grid', 'smoke', '--methods', 'mummi nosuch'], "unknown gin file 'nosuch'"),
     (['--grid', 'smoke', '--gin_binding', 'steps'], "bad gin binding 'steps'"),
-    ([], 'give --grid (table1, table2, smoke) or --tasks and --methods'),
+    ([], 'give --grid (table1, table2, walker_stand_small, smoke) or --tasks and --methods'),
     (['--grid', 'smoke', '--report'], '--report: '),
 ])
 def test_bad_input_is_one_line_and_creates_nothing(tool, tmp_path, capsys, argv, message):

@@ -109,7 +109,8 @@ def plan(args):
   episodes = args.episodes if args.episodes is not None else base.episodes
   grid = sweep_lib.Grid(
       tasks=tuple(args.tasks or base.tasks), methods=methods, seeds=seeds,
-      bindings=tuple(base.bindings) + tuple(args.gin_binding), episodes=episodes)
+      bindings=tuple(base.bindings) + tuple(args.gin_binding), episodes=episodes,
+      waves=() if args.methods else base.waves)
   sweep_lib.validate(grid, out)
   return grid
 
