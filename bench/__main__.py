@@ -1,4 +1,4 @@
-"""`make bench` (`python -m bench`): the speed and memory figures of the README's Performance section.
+"""`make bench` (`python -m bench`): the speed and memory figures of docs/performance.md.
 
     python -m bench [--only FIGURE[,FIGURE]] [--repeats N] [--smoke] [--out DIR]
                     [--update_batch B] [--update_length T] [--timeout S]

@@ -219,7 +219,7 @@ def floor_figures(model, path, calls, repeats, dims):
           f'max |action - float32 SavedModel action| over {ERROR_STEPS} random-input '
           f'steps: {closed:.2g} closed loop, {one_step:.2g} from the same state (this '
           f'untrained actor\'s actions reach only {biggest:.2g}; trained policies: see '
-          f'the README); {dims}'),
+          f'docs/deployment.md); {dims}'),
       'export/tflite_float32': report.figure(
           'export/tflite_float32', samples['none'], UNIT, baseline_samples=floor, goal=FLOOR_GOAL,
           model_bytes=files['none'].stat().st_size,

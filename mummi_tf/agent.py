@@ -84,7 +84,7 @@ class Agent(tf.Module):
     update = self._train if self.replicas == 1 else self._train_replicas
     self.train = precision.compile_fn(update)  # gin: jit_compile
     # With MPC the action at batch 1 is hundreds of small ops (an imagined rollout and its
-    # gradient): XLA fuses them, 1.5-1.7x faster (README, Performance). Only that: XLA runs the
+    # gradient): XLA fuses them, 1.5-1.7x faster (docs/performance.md). Only that: XLA runs the
     # encoders and 1024-wide experts slower on a CPU, and the actor alone no faster.
     self._act = None  # step's default: behavior.act in the caller's graph
     if jit_policy and self.behavior.mpc:

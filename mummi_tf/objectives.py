@@ -124,7 +124,7 @@ def cross_modal_distance(means, flags):
   to the latent spread (mean over modalities of the summed per-dim variance of the
   expert mean across samples).  About 2 for unrelated codes, 0 for identical ones.
   Raw and not invariant to affine maps between experts (which agree only up to one, see
-  the toy 2-D world in the README): report it
+  the toy 2-D world, docs/evidence-tools.md): report it
   beside invariant measures.  ``means``: list of (..., D); ``flags``: list of (...).
   """
   means = [_flatten(m) for m in means]

@@ -58,7 +58,7 @@ def set_policy(precision='auto'):
 def compile_fn(fn, jit_compile=False):
   """``tf.function(fn)``, XLA-compiled when ``jit_compile`` (gin) is true.
 
-  On this CPU XLA made the whole update ~1.9x slower (README, Performance): off by default.
+  On this CPU XLA made the whole update ~1.9x slower (docs/performance.md): off by default.
   Without AutoGraph (the code's control flow is Python on static values, tf.cond / tf.while
   where it depends on tensors): AutoGraph re-reads a function's source file when it traces,
   so a run that traces later (its first evaluation) would execute source edited after it

@@ -4,6 +4,7 @@ import contextlib
 import inspect
 import json
 import pathlib
+import subprocess
 
 import gin
 import numpy as np
@@ -213,6 +214,7 @@ class Trainer:
         'method': method(),
         'seed': self.seed,
         'gin_files': self.gin_files,
+        'commit': source_commit(),
         'action_repeat': self.action_repeat,
         'obs_spec': spec_dict(obs_spec),
         'action_spec': {
@@ -471,6 +473,20 @@ def lock_logdir(logdir):
   handle.write(f'pid {os.getpid()}\n')
   handle.flush()
   return handle
+
+
+def source_commit():
+  """The git commit of the checkout this package runs from, ``-dirty`` appended when its
+  tracked files differ from it (what a result's table records); None outside a checkout."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  try:
+    done = subprocess.run([
+        'git', '-C',
+        str(root), 'describe', '--always', '--dirty', '--abbrev=12', '--exclude=*'
+    ], capture_output=True, text=True, timeout=30)
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def _write_text(path, text):

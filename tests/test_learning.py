@@ -2,7 +2,7 @@
 (``gin/toy2d_learn.gin``) in about a minute of CPU per method, clearly beating random actions.
 
 A change that breaks learning anywhere -- world model, imagination, actor, value, the loop --
-fails here. Runs with one seed are not bitwise reproducible (README, "Reproducibility"), so the
+fails here. Runs with one seed are not bitwise reproducible (docs/methods.md, "Reproducibility"), so the
 threshold leaves room: the better of the last two evaluations must reach 15 and 4x random
 (seeded runs reached Dreamer 38, MuMMI 35 test return at 3000 env steps, the slowest MuMMI run
 seen 17; random actions about 3-4; broken learners 0.7-6.6; staying at the goal about 45).

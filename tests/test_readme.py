@@ -1,4 +1,4 @@
-"""The README's commands are copy-pasteable: every `make` line resolves to a train/eval/export
+"""The commands of the README and of docs/*.md are copy-pasteable: every `make` line resolves to a train/eval/export
 command whose flags and gin files exist, and every tool line (run with the venv's python, as written) names flags the tool has."""
 import pathlib
 import re
@@ -14,7 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def readme_commands():
-  text = (ROOT / 'README.md').read_text()
+  text = '\n'.join(
+      p.read_text() for p in [ROOT / 'README.md', *sorted((ROOT / 'docs').glob('*.md'))])
   lines = []
   for block in re.findall(r'```(?:sh|bash)\n(.*?)```', text, re.S):
     for line in block.splitlines():

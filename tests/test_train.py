@@ -138,7 +138,11 @@ def test_each_training_line_splits_its_wall_time(mummi_run):
 def test_every_method_end_to_end(tmp_path, method):
   assert train.main(args(tmp_path, method)) == 0
   check_run(tmp_path)
-  assert json.loads((tmp_path / 'run.json').read_text())['method'] == method
+  run = json.loads((tmp_path / 'run.json').read_text())
+  assert run['method'] == method
+  head = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True,
+                        cwd=train.REPO)
+  assert head.returncode or run['commit'].split('-')[0] == head.stdout.strip()[:12]  # the tables'
   # Upstream's open-loop video (agent/openl) per image modality, for the decoder methods.
   videos = {p.name.split('-')[0] for p in (tmp_path / 'videos').glob('openl_*.mp4')}
   assert videos == ({'openl_rgb', 'openl_depth'} if method in ('dreamer', 'mssm_e') else set())
