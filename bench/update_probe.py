@@ -64,26 +64,32 @@ def random_batch(batch, length, seed=0):
   return data
 
 
-def configure(method, tiny=False, bindings=()):
-  """gin/<method>.gin, then gin/tiny.gin (if asked) and `bindings`."""
+def configure(method, tiny=False, bindings=(), gin_files=()):
+  """gin/<method>.gin, then `gin_files` (names in gin/), gin/tiny.gin (if asked) and
+  `bindings`."""
   from mummi_tf import agent  # noqa: F401  (registers the configurables)
   gin.clear_config()
-  files = [f'{method}.gin'] + (['tiny.gin'] if tiny else [])
+  files = [f'{method}.gin'] + [f'{name}.gin' for name in gin_files] + (['tiny.gin'] if tiny else [])
   gin.parse_config_files_and_bindings([str(GIN_DIR / f) for f in files], list(bindings))
 
 
-def build_agent(method, policy='float32', tiny=False, bindings=()):
-  """A fresh untrained Agent of `method` under the Keras policy `policy`."""
+def build_agent(method, policy='float32', tiny=False, bindings=(), gin_files=()):
+  """A fresh untrained Agent of `method` (then `gin_files`) under the Keras policy `policy`."""
   from mummi_tf import agent as agent_lib
   from mummi_tf import precision
-  configure(method, tiny, bindings)
+  configure(method, tiny, bindings, gin_files)
   name = precision.set_policy(policy)
   return agent_lib.Agent(obs_spec(), action_spec()), name
 
 
-def time_updates(method, policy, jit, batch, length, warmup, repeats, tiny=False):
+def time_updates(method, policy, jit, batch, length, warmup, repeats, tiny=False, bindings=(),
+                 threads=None, gin_files=()):
+  """Times ``Agent.train``; ``threads``: (intra_op, inter_op) pools set first (None: TF's)."""
   import tensorflow as tf
-  agent, policy_name = build_agent(method, policy, tiny)
+  from mummi_tf import precision
+  if threads:
+    precision.set_threads(*threads)
+  agent, policy_name = build_agent(method, policy, tiny, bindings, gin_files)
   train = agent.train
   if jit:
     train = tf.function(agent.train.python_function, jit_compile=True)
@@ -108,7 +114,11 @@ def time_updates(method, policy, jit, batch, length, warmup, repeats, tiny=False
       'length': length,
       'first_s': first,
       'times': times,
-      'params': params
+      'params': params,
+      'threads': [
+          tf.config.threading.get_intra_op_parallelism_threads(),
+          tf.config.threading.get_inter_op_parallelism_threads()
+      ]
   }
 
 
@@ -122,10 +132,16 @@ def main(argv=None):
   parser.add_argument('--warmup', type=int, default=1, help='untimed calls, the first included')
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--tiny', action='store_true', help='tiny model sizes (smoke mode)')
+  parser.add_argument('--gin_file', action='append', default=[],
+                      help='a gin file of gin/ after the method\'s, e.g. small (repeatable)')
+  parser.add_argument('--binding', action='append', default=[], help='a gin binding (repeatable)')
+  parser.add_argument('--threads', default=None, help="INTRA,INTER: TF's thread pools")
   args = parser.parse_args(argv)
+  threads = tuple(int(n) for n in args.threads.split(',')) if args.threads else None
   runner.emit(
       lambda: time_updates(args.method, args.precision, args.jit, args.batch, args.length, args.
-                           warmup, args.repeats, args.tiny), method=args.method)
+                           warmup, args.repeats, args.tiny, args.binding, threads),
+      method=args.method)
 
 
 if __name__ == '__main__':

@@ -122,6 +122,7 @@ class Trainer:
                train_every=1000, train_steps=100, batch_size=50, batch_length=50, eval_every=10_000,
                eval_episodes=1, num_envs=1, log_every=1000, save_every=10_000, prefetch=0,
                deterministic='auto', devices=None):
+    precision.set_threads()  # gin; before TensorFlow runs its first op
     self.logdir = pathlib.Path(logdir)
     self.task, self.seed = task, int(seed)
     self.gin_files = [str(name) for name in gin_files]  # as given, for run.json

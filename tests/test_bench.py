@@ -121,6 +121,17 @@ def test_smoke_train_split_and_collect(smoke):
   assert 'XLA-compiled' in xla['notes'] and 'XLA-compiled' not in mpc['notes']
 
 
+def test_smoke_threads_figure_sets_the_pools_it_compares(tmp_path):
+  """small.gin's thread pools against TF's default: each probe process reports the pools TF
+  runs with; the figure is the switch's time over the default's."""
+  run_bench(tmp_path, '--only', 'threads', timeout=600)
+  payload = json.loads((tmp_path / 'results.json').read_text())
+  check_schema(payload, smoke=True)
+  entry = payload['figures']['threads/mummi_small']
+  assert entry['threads'] == [1, 2] and entry['baseline_threads'] == [0, 0]
+  assert entry['baseline'] > 0 and entry['ratio'] > 0
+
+
 def test_bad_figure_name_is_one_clear_line(tmp_path):
   proc = subprocess.run([sys.executable, '-m', 'bench', '--only', 'nope', '--out',
                          str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60,
