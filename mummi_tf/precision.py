@@ -4,6 +4,7 @@ Public API::
 
     set_policy(precision='auto') -> str       # gin-configurable; returns the policy set
     set_threads(intra_op=0, inter_op=0) -> bool  # gin-configurable; TF's thread pools
+    threads_label() -> str                    # 'threads 1/op, 2 ops' ('' for TF's default)
     resolve_policy(precision) -> str          # 'auto' -> per-device choice, validated
     gpu_policy(capabilities) -> str           # 'auto' on GPUs of these compute capabilities
     compile_fn(fn, jit_compile=False)         # gin-configurable tf.function wrapper
@@ -86,6 +87,15 @@ def set_threads(intra_op=0, inter_op=0):
           file=sys.stderr)
     return False
   return True
+
+
+def threads_label():
+  """The pools TF runs with, for a run's summary line; '' when both are TF's default."""
+  intra = tf.config.threading.get_intra_op_parallelism_threads()
+  inter = tf.config.threading.get_inter_op_parallelism_threads()
+  if not (intra or inter):
+    return ''
+  return f'threads {intra or "default"}/op, {inter or "default"} ops'
 
 
 @gin.configurable

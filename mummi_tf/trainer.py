@@ -193,7 +193,7 @@ class Trainer:
 
   def _summary(self, policy):
     """The run's first line: task · method · logdir · fresh or resumed · precision ·
-    devices · env workers."""
+    devices · thread pools (when set) · env workers."""
     if self.restored:
       start = f'resumed at step {self.step} from {pathlib.Path(self.restored).name}'
     elif self.step:
@@ -201,13 +201,15 @@ class Trainer:
     else:
       start = 'fresh'
     workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
-    return ' · '.join([
+    parts = [
         self.task,
         method(),
         str(self.logdir), start, policy,
-        devices_label(self.devices), workers,
+        devices_label(self.devices),
+        precision.threads_label(), workers,
         'deterministic ops' if self.deterministic else 'nondeterministic ops'
-    ])
+    ]
+    return ' · '.join(p for p in parts if p)
 
   def _write_run_files(self, obs_spec, action_spec):
     run = {

@@ -517,9 +517,23 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
   """No TF C++ banner, no gin include noise: the summary line is the first output."""
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
   command = [
-      sys.executable, '-m', 'mummi_tf.train', '--task', 'toy2d_x_y', '--logdir',
-      str(tmp_path / 'run'), '--gin_files', 'dreamer', '--gin_bindings', 'Trainer.prefill = 100',
-      '--steps', '100'
+      sys.executable,
+      '-m',
+      'mummi_tf.train',
+      '--task',
+      'toy2d_x_y',
+      '--logdir',
+      str(tmp_path / 'run'),
+      '--gin_files',
+      'dreamer',
+      '--gin_bindings',
+      'Trainer.prefill = 100',
+      '--steps',
+      '100',
+      '--gin_bindings',
+      'set_threads.intra_op = 1',
+      '--gin_bindings',
+      'set_threads.inter_op = 2'  # small.gin's pools, set before TF runs an op
   ]
   result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
@@ -529,7 +543,8 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
   ]
   assert lines and lines[0].startswith(
       f'toy2d_x_y · dreamer · {tmp_path / "run"} · fresh · '), lines[:3]
-  assert lines[0].endswith(' · CPU · 1 env worker · deterministic ops'), lines[0]
+  assert lines[0].endswith(
+      ' · CPU · threads 1/op, 2 ops · 1 env worker · deterministic ops'), lines[0]
   for noise in ('I0000', 'E0000', 'oneDNN', 'cuInit', 'Path not found'):
     assert noise not in result.stderr, noise
   assert (tmp_path / 'run' / 'operative_config.gin').read_text().count('Trainer.') > 5
