@@ -26,9 +26,10 @@ import time
 
 from mummi_tf import checkpoints
 from mummi_tf import envs as envs_lib
+from mummi_tf import errors
 from mummi_tf import train
 
-UsageError = train.UsageError
+UsageError = errors.UsageError
 
 # ``waves``: how many of ``methods`` run seed by seed together, in order; () gives every method
 # a wave of its own (all seeds of the first method, then the next).

@@ -21,6 +21,7 @@ import numpy as np
 
 import mummi_tf
 from mummi_tf import envs as envs_lib
+from mummi_tf.errors import UsageError  # noqa: F401  (train.UsageError for the tools)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 GIN_DIR = mummi_tf.GIN_DIR  # the source tree's gin/, or an install's copy
@@ -57,10 +58,6 @@ def import_tensorflow_quietly():
     finally:
       os.dup2(saved, 2)
       os.close(saved)
-
-
-class UsageError(Exception):
-  """Bad command-line input: printed as one line, exit code 2, nothing written."""
 
 
 def gin_files_available():

@@ -25,6 +25,7 @@ from mummi_tf import preemption
 from mummi_tf import replay as replay_lib
 from mummi_tf import timing
 from mummi_tf import world_model
+from mummi_tf.errors import UsageError
 
 
 def method():
@@ -44,7 +45,6 @@ def make_option(name):
 
 
 def check_method():
-  from mummi_tf.train import UsageError
   if method() not in world_model.METHODS:
     raise UsageError(f'unknown method {method()!r}; valid: {", ".join(world_model.METHODS)}')
 
@@ -268,7 +268,6 @@ class Trainer:
   def run(self):
     """Trains to ``steps``; returns the exit status: 0, or 143 / 130 when SIGTERM / Ctrl-C
     stopped it (after saving a checkpoint; see ``mummi_tf.preemption``)."""
-    from mummi_tf.train import UsageError
     try:
       with self._stop:
         self._setup()
@@ -443,9 +442,11 @@ class Trainer:
   def evaluate_only(self, episodes=None):
     """``--eval_only``: the latest checkpoint under every evaluation condition, no training.
 
-    Returns ``{condition: [episode returns]}``; raises ``UsageError`` without a checkpoint.
+    Returns ``{condition: [episode returns]}``; raises ``UsageError`` without a checkpoint,
+    before it writes anything to the logdir.
     """
-    from mummi_tf.train import UsageError
+    if not checkpoints.candidates(self.logdir / 'checkpoints'):
+      raise UsageError(f'no checkpoint in {self.logdir / "checkpoints"} to evaluate')
     try:
       self._setup()
       if not self.restored:
@@ -461,7 +462,6 @@ def lock_logdir(logdir):
   ``UsageError`` naming the holder when another run has it. Returns the open file."""
   import fcntl
   import os
-  from mummi_tf.train import UsageError
   handle = open(pathlib.Path(logdir) / '.lock', 'a+')
   try:
     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -213,6 +213,35 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad,
   assert not logdir.exists()
 
 
+@pytest.mark.parametrize('case', ['method', 'no_checkpoint', 'busy'])
+def test_bad_input_under_the_real_entry_point_is_one_line_exit_2(tmp_path, case):
+  """`python -m mummi_tf.train` (the command's module is __main__): a usage error raised in the
+  trainer is the command's own, one line and exit 2, and the logdir gains nothing."""
+  import fcntl
+  logdir = tmp_path / 'run'
+  extra, held = [], None
+  if case == 'method':
+    extra, message = ['--gin_binding', "WorldModel.method = 'foo'"], "unknown method 'foo'"
+  elif case == 'no_checkpoint':  # e.g. a run stopped in its prefill
+    logdir.mkdir()
+    (logdir / 'run.json').write_text(json.dumps({'task': 'walker_walk', 'method': 'mummi'}))
+    extra, message = ['--eval_only'], 'no checkpoint in'
+  else:
+    logdir.mkdir()
+    held = open(logdir / '.lock', 'a+')
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    message = 'is in use by another run'
+  before = sorted(p.name for p in logdir.iterdir()) if logdir.exists() else None
+  command = [sys.executable, '-m', 'mummi_tf.train'] + args(logdir) + extra
+  result = subprocess.run(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'),
+                          capture_output=True, text=True, timeout=300)
+  if held:
+    held.close()
+  err = result.stderr.strip()
+  assert result.returncode == 2 and message in err and len(err.splitlines()) == 1, err[-2000:]
+  assert (sorted(p.name for p in logdir.iterdir()) if logdir.exists() else None) == before
+
+
 def test_a_logdir_that_is_a_file_or_unwritable_is_refused(tmp_path, capsys):
   afile = tmp_path / 'notes.txt'
   afile.write_text('keep me')
