@@ -79,12 +79,12 @@ $(RAY_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[ray]'
 	touch $@
 
-sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|walker_stand_small|table1|table2 OUT=DIR [BINDINGS=...] [ARGS="--gpus_per_run 1"]: runs on Ray, then OUT/table.md, OUT/curves.png
+sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|walker_stand_small|walker_stand_plain_small|table1|table2 OUT=DIR [BINDINGS=...] [ARGS="--gpus_per_run 1"]: runs on Ray, then OUT/table.md, OUT/curves.png
 	$(BIN)/python tools/sweep.py --grid $(GRID) --out $(or $(OUT),logdir/sweeps/$(GRID)) \
 	  $(foreach b,$(BINDINGS),--gin_binding '$(b)') $(ARGS)
 
-table1: install  ## make table1 RUNS=~/runs/table1-walker_stand: docs/results/table1/ (episodes CSV, tables, curves) and README's table
-	$(BIN)/python tools/table1.py $(if $(RUNS),--runs $(RUNS)) --out docs/results/table1 --readme README.md $(ARGS)
+table1: install  ## make table1 RUNS=~/runs/table1-walker_stand [STUDY=table1|plain]: docs/results/STUDY/ (episodes CSV, tables, curves) and README's block
+	$(BIN)/python tools/table1.py $(if $(RUNS),--runs $(RUNS)) --out docs/results/$(or $(STUDY),table1) --readme README.md $(ARGS)
 
 toy: install  ## the toy 2-D world of Fig. 1/19/20 (≤ 20 min on a 2-core CPU)
 	$(BIN)/python tools/toy_latents.py --out $(or $(OUT),toy_results) $(ARGS)

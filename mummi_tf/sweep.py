@@ -65,6 +65,11 @@ GRIDS = {
         tasks=('walker_stand',),
         methods=tuple(m + ('small',) for m in (('mummi',), ('dreamer',), ('cvrl',), ('mummi_b',))),
         seeds=(0, 1, 2), bindings=(), episodes=10, waves=(2, 1, 1)),
+    # The plain-RGB rung (no background, no depth or touch, nothing missing) with seeds, on the
+    # same CPU budget: where plain Dreamer stands against DreamerV3 at 100k env steps.
+    'walker_stand_plain_small': Grid(
+        tasks=('walker_stand',), methods=(('dreamer', 'plain', 'small'),), seeds=(0, 1, 2),
+        bindings=(), episodes=10),
     'smoke': Grid(
         tasks=('toy2d_x_y',), methods=(('mummi', 'toy2d_learn'), ('dreamer', 'toy2d_learn')),
         seeds=(0,), bindings=SMOKE_BINDINGS, episodes=2),

@@ -84,12 +84,15 @@ def test_the_grid_expands_to_the_makefiles_logdirs(tool, tmp_path):
 
 
 @pytest.mark.parametrize('argv, message', [
-    (['--grid', 'table3'
-     ], "unknown grid 'table3'; valid: table1, table2, walker_stand_small, smoke"),
+    (['--grid', 'table3'],
+     "unknown grid 'table3'; valid: table1, table2, walker_stand_small, walker_stand_plain_small, smoke"
+    ),
     (['--grid', 'smoke', '--tasks', 'walker_fly'], "unknown task 'walker_fly'"),
     (['--grid', 'smoke', '--methods', 'mummi nosuch'], "unknown gin file 'nosuch'"),
     (['--grid', 'smoke', '--gin_binding', 'steps'], "bad gin binding 'steps'"),
-    ([], 'give --grid (table1, table2, walker_stand_small, smoke) or --tasks and --methods'),
+    ([],
+     'give --grid (table1, table2, walker_stand_small, walker_stand_plain_small, smoke) or --tasks and --methods'
+    ),
     (['--grid', 'smoke', '--report'], '--report: '),
 ])
 def test_bad_input_is_one_line_and_creates_nothing(tool, tmp_path, capsys, argv, message):

@@ -51,7 +51,8 @@ EPISODE_FIELDS = ('method', 'gin', 'seed', 'condition', 'episode', 'return', 'en
 CURVE_FIELDS = ('method', 'gin', 'seed', 'condition', 'env_steps', 'return', 'commit')
 REPS = 5000  # bootstrap resamples of the tables (the curves' bands: a fifth)
 LAST = 10000  # env steps of DreamerV3's protocol: training returns before the budget
-BEGIN, END = '<!-- table1:{task} begin -->', '<!-- table1:{task} end -->'
+# The README's block of a study (the --out folder's name) and task.
+BEGIN, END = '<!-- {study}:{task} begin -->', '<!-- {study}:{task} end -->'
 
 
 class UsageError(Exception):
@@ -348,17 +349,18 @@ def plot(task, curves, path, reps=REPS):
 # --------------------------------------------------------------------------- the README
 
 
-def readme_block(task, text):
-  return f'{BEGIN.format(task=task)}\n{text}{END.format(task=task)}'
+def readme_block(study, task, text):
+  return f'{BEGIN.format(study=study, task=task)}\n{text}{END.format(study=study, task=task)}'
 
 
-def update_readme(readme, task, text):
-  """README text with the task's block replaced; ``UsageError`` when it has none."""
-  pattern = re.compile(
-      re.escape(BEGIN.format(task=task)) + '.*?' + re.escape(END.format(task=task)), re.S)
+def update_readme(readme, study, task, text):
+  """README text with the study's block of the task replaced; ``UsageError`` when it has
+  none."""
+  begin, end = BEGIN.format(study=study, task=task), END.format(study=study, task=task)
+  pattern = re.compile(re.escape(begin) + '.*?' + re.escape(end), re.S)
   if not pattern.search(readme):
-    raise UsageError(f'the README has no {BEGIN.format(task=task)} ... block')
-  return pattern.sub(lambda _: readme_block(task, text), readme)
+    raise UsageError(f'the README has no {begin} ... {end} block')
+  return pattern.sub(lambda _: readme_block(study, task, text), readme)
 
 
 # ------------------------------------------------------------------------------ the tool
@@ -402,14 +404,14 @@ def main(argv=None):
       text = markdown(task, episodes, curves, args.reps)
       if args.check is not None:
         readme = args.check.read_text()
-        if readme_block(task, text) not in readme:
+        if readme_block(args.out.name, task, text) not in readme:
           differ.append(task)
         continue
       (args.out / f'{task}.md').write_text(text)
       if curves and not args.no_plot:
         plot(task, curves, args.out / f'{task}.png', args.reps)
       if args.readme is not None:
-        args.readme.write_text(update_readme(args.readme.read_text(), task, text))
+        args.readme.write_text(update_readme(args.readme.read_text(), args.out.name, task, text))
       print(text)
     if differ:
       print(
