@@ -17,11 +17,15 @@ import pathlib
 import threading
 import uuid
 import zipfile
+import zlib
 
 import gin
 import numpy as np
 
 SUFFIX = '.npz'
+# What a damaged .npz raises when read: truncated, not a zip, a member's deflate data or CRC
+# invalid (zlib.error, zipfile.BadZipFile), a member missing (KeyError).
+READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, zlib.error)
 
 
 def episode_length(episode):
@@ -54,7 +58,7 @@ def load_episode(path):
     if len(lengths) != 1 or 'reward' not in episode:
       raise ValueError(f'keys of unequal length or no reward: {sorted(episode)}')
     return episode
-  except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+  except READ_ERRORS as e:
     logging.warning('Skipping unreadable episode file %s (%s).', path, e)
     return None
 
@@ -80,30 +84,49 @@ def count_steps(directory):
   return sum(max(length_from_name(p) - 1, 0) for p in episode_files(directory))
 
 
-def _readable_length(path):
-  """The episode's length if its ``reward`` reads and matches the name, else None."""
+def check_episode(path):
+  """``(length, signature)`` of an episode file that reads whole, where ``signature`` is
+  ``{key: (shape of one step, dtype)}``; raises ``ValueError`` saying what is wrong: a member
+  that does not decompress, keys of unequal length, a length other than the name's, a
+  non-finite reward."""
   try:
     with np.load(path) as data:
-      length = len(data['reward'])
-  except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
-    return None
-  return length if length == length_from_name(path) else None
+      episode = {key: data[key] for key in data.files}
+  except READ_ERRORS as e:
+    raise ValueError(f'it does not read ({type(e).__name__}: {e})') from None
+  lengths = {len(value) for value in episode.values()}
+  if 'reward' not in episode or len(lengths) != 1:
+    raise ValueError(f'no reward or keys of unequal length: {sorted(episode)}')
+  length = lengths.pop()
+  if length != length_from_name(path):
+    raise ValueError(f'its length {length} does not match the name')
+  if not np.all(np.isfinite(episode['reward'])):
+    raise ValueError('its rewards are not all finite')
+  return length, {k: (v.shape[1:], v.dtype.str) for k, v in sorted(episode.items())}
 
 
 def quarantine_unreadable(directory):
-  """Moves episode files whose rewards do not read (truncated, empty, renamed) into
-  ``directory/corrupt/`` with one warning each; returns the number of agent steps (reset
-  steps excluded) and of episodes that remain.
+  """Moves the episode files a run cannot train on into ``directory/corrupt/``, one warning
+  each, and returns the number of agent steps (reset steps excluded) and of episodes that
+  remain: what the step count and the replay can both use.
 
-  Only the ``reward`` member is decompressed, so a resume scans a long run quickly; an
-  episode damaged elsewhere is caught, and moved aside, when it is loaded.
+  Each file is read whole (``check_episode``: every member decompresses, lengths agree with
+  the name, rewards are finite), and its keys' per-step shapes and dtypes must be those of
+  most episodes of the run (an image of another size, a missing modality).
   """
   directory = pathlib.Path(directory)
-  steps = episodes = 0
+  checked = []
   for path in episode_files(directory):
-    length = _readable_length(path)
-    if length is None:
-      _move_aside(path, 'its reward does not read or its length does not match the name')
+    try:
+      checked.append((path, *check_episode(path)))
+    except ValueError as e:
+      _move_aside(path, str(e))
+  keys = [repr(signature) for _, _, signature in checked]
+  common = collections.Counter(keys).most_common(1)[0][0] if keys else None
+  steps = episodes = 0
+  for (path, length, signature), key in zip(checked, keys):
+    if key != common:
+      _move_aside(path, f'its keys, shapes or dtypes {signature} differ from the run\'s')
       continue
     steps += max(length - 1, 0)
     episodes += 1

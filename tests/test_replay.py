@@ -57,6 +57,41 @@ def test_quarantine_counts_what_loads_and_moves_the_rest(tmp_path, caplog):
   assert replay_lib.count_steps(tmp_path) == 19
 
 
+def damage_member(path, member):
+  """Overwrites the middle of ``member``'s deflate data in the .npz at ``path``."""
+  import zipfile
+  with zipfile.ZipFile(path) as archive:
+    info = archive.getinfo(member)
+  data = bytearray(path.read_bytes())
+  extra = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], 'little')
+  start = info.header_offset + 30 + len(info.filename.encode()) + extra
+  middle = start + info.compress_size // 2
+  data[middle:middle + 64] = b'\xff' * 64
+  path.write_bytes(bytes(data))
+
+
+def test_quarantine_reads_every_member_and_keeps_the_runs_shapes(tmp_path, caplog):
+  """What the step count counts, the replay can load and sample (issue 34, items 2-5): a
+  damaged member other than reward, invalid deflate data, another image size, NaN rewards."""
+  for i in range(3):
+    replay_lib.save_episode(tmp_path, make_episode(i, 20))
+  noisy = make_episode(7, 20)
+  noisy['rgb'] = np.random.default_rng(0).integers(0, 256, noisy['rgb'].shape, np.uint8)
+  damaged = replay_lib.save_episode(tmp_path, noisy)
+  damage_member(damaged, 'rgb.npy')
+  small = replay_lib.save_episode(tmp_path, make_episode(8, 20, image=(4, 4, 3)))
+  nan = make_episode(9, 20)
+  nan['reward'][3] = np.nan
+  nan = replay_lib.save_episode(tmp_path, nan)
+  assert replay_lib.quarantine_unreadable(tmp_path) == (3 * 19, 3)
+  moved = {p.name for p in (tmp_path / 'corrupt').iterdir()}
+  assert moved == {damaged.name, small.name, nan.name}
+  for why in ('does not read', 'differ from the run', 'not all finite'):
+    assert why in caplog.text, why
+  replay = replay_lib.Replay(tmp_path, capacity=1000)
+  assert replay.num_episodes == 3 and replay.sample(4, 8)['rgb'].shape == (4, 8, 8, 8, 3)
+
+
 def test_sequences_never_cross_episodes(tmp_path):
   replay = replay_lib.Replay(tmp_path, capacity=10_000, seed=1)
   for marker, length in enumerate([5, 30, 12, 64]):
