@@ -89,19 +89,29 @@ class Logger:
     return path
 
 
-def last_step_with(logdir, prefix):
-  """The last step of ``logdir/metrics.jsonl`` that logged a name starting with ``prefix``
-  (None: never)."""
+def records(logdir):
+  """The records of ``logdir/metrics.jsonl`` that read (a line cut short by a crash does
+  not), oldest first."""
   path = pathlib.Path(logdir) / 'metrics.jsonl'
-  step = None
+  found = []
   if path.exists():
     for line in path.read_text().splitlines():
       try:
         record = json.loads(line)
-      except ValueError:  # A line cut short by a crash.
+      except ValueError:
         continue
-      if any(name.startswith(prefix) for name in record):
-        step = record.get('step')
+      if isinstance(record, dict):
+        found.append(record)
+  return found
+
+
+def last_step_with(logdir, prefix):
+  """The last step of ``logdir/metrics.jsonl`` that logged a name starting with ``prefix``
+  (None: never)."""
+  step = None
+  for record in records(logdir):
+    if any(name.startswith(prefix) for name in record):
+      step = record.get('step')
   return step
 
 

@@ -328,6 +328,7 @@ class Trainer:
     if self._evaluated_at != self.step:
       self._evaluate()
     bar.close()
+    tqdm.tqdm.write(end_of_run(self.logdir))
     return 0
 
   def _rounds(self, last, fps, bar, random_policy):
@@ -401,7 +402,8 @@ class Trainer:
     remaining = self.steps - self.step
     hours = remaining / rate / 3600
     if hours < 48:
-      cost = f'about {hours * 60:.0f} min' if hours < 1 else f'about {hours:.1f} h'
+      cost = (f'about {hours:.1f} h' if hours >= 1 else f'about {hours * 60:.0f} min' if hours *
+              60 >= 1.5 else 'under 2 min')
     else:
       cost = (f'about {hours / 24:.0f} days on this machine: for a first run use GIN="mummi '
               'quick" (minutes), and a GPU for the paper\'s schedule')
@@ -417,7 +419,7 @@ class Trainer:
       self.logger.add({k: v.numpy() for k, v in metrics.items()})
     self._stop.check()
 
-  def _evaluate(self, episodes=None):
+  def _evaluate(self, episodes=None, report=True):
     with self.clock('eval'):
       if self._evaluator is None:  # Worker processes kept for the run.
         self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir,
@@ -428,6 +430,8 @@ class Trainer:
       self.logger.write(self.step)  # The evaluation is complete once its line is written,
       self._evaluator.commit(self.step)  # then its episodes move into place.
     self._evaluated_at = self.step
+    if report:
+      tqdm.tqdm.write(evaluation_line(self.step, results))
     return results
 
   def _openloop_videos(self, sequences=6):
@@ -451,7 +455,7 @@ class Trainer:
       self._setup()
       if not self.restored:
         raise UsageError(f'no checkpoint in {self.logdir / "checkpoints"} to evaluate')
-      return self._evaluate(episodes)
+      return self._evaluate(episodes, report=False)  # the command prints them
     finally:
       self._close()
 
@@ -476,6 +480,36 @@ def lock_logdir(logdir):
   handle.write(f'pid {os.getpid()}\n')
   handle.flush()
   return handle
+
+
+def evaluation_line(step, results):
+  """``eval at N env steps: none 358 ± 50 · medium … (5 episodes each)``."""
+  parts = [f'{name} {np.mean(r):.0f} ± {np.std(r):.0f}' for name, r in results.items() if r]
+  counts = sorted({len(r) for r in results.values()})
+  each = f'{counts[0]} episodes' + (' each' if len(results) > 1 else '') if len(counts) == 1 else (
+      'episodes ' + '/'.join(str(len(r)) for r in results.values()))
+  return f'eval at {step} env steps: ' + ' · '.join(parts) + f' ({each})'
+
+
+def end_of_run(logdir):
+  """The run's closing lines: its logdir, the final and best test return (all sensors), its
+  wall time (the logged windows' sum), and the commands that come next."""
+  rows = logger_lib.records(logdir)
+  tests = [(r['step'], r['test/return_none']) for r in rows if 'test/return_none' in r]
+  tests = tests or [(r['step'], r['test/return']) for r in rows if 'test/return' in r]
+  seconds = sum(r.get('time/wall', 0.0) for r in rows)
+  took = f'{seconds / 60:.0f} min' if seconds >= 90 else f'{seconds:.0f} s'
+  lines = [f'run finished: {logdir}, {took} of logged wall time']
+  if tests:
+    (last_step, last), (best_step, best) = tests[-1], max(tests, key=lambda t: t[1])
+    lines.append(f'test return (all sensors): final {last:.1f} at {last_step} env steps, best '
+                 f'{best:.1f} at {best_step}')
+  lines += [
+      'next:', f'  .venv/bin/tensorboard --logdir {logdir}',
+      f'  make eval LOGDIR={logdir}     # the newest checkpoint, 10 episodes per missing level',
+      f'  make export LOGDIR={logdir}', f'  make plot LOGDIR={logdir}'
+  ]
+  return '\n'.join(lines)
 
 
 def source_commit():

@@ -574,6 +574,16 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
       f'toy2d_x_y · dreamer · {tmp_path / "run"} · fresh · '), lines[:3]
   assert lines[0].endswith(
       ' · CPU · threads 1/op, 2 ops · 1 env worker · deterministic ops'), lines[0]
+  # One line per evaluation, then the run's story and the next commands.
+  evals = [l for l in lines if l.startswith('eval at ')]
+  assert evals == [
+      l for l in evals if ' env steps: none ' in l and l.endswith(' (5 episodes each)')
+  ], evals
+  assert evals and evals[-1].startswith('eval at 100 env steps: '), lines
+  assert lines[-7].startswith(f'run finished: {tmp_path / "run"}, '), lines[-7:]
+  assert not lines[-7].endswith(' 0 min'), lines[-7]
+  assert lines[-6].startswith('test return (all sensors): final ') and lines[-5] == 'next:'
+  assert f'make eval LOGDIR={tmp_path / "run"}' in lines[-3]
   for noise in ('I0000', 'E0000', 'oneDNN', 'cuInit', 'Path not found'):
     assert noise not in result.stderr, noise
   assert (tmp_path / 'run' / 'operative_config.gin').read_text().count('Trainer.') > 5
