@@ -10,6 +10,7 @@ TensorBoard as animated GIFs.
 
 import collections
 import json
+import logging
 import pathlib
 import time
 
@@ -30,12 +31,19 @@ def tensorboard_tag(name):
 
 
 class Logger:
+  """Means of scalars per logged step, appended to ``logdir/metrics.jsonl`` and TensorBoard.
+
+  A non-finite value is left out of its mean and counted instead: ``nonfinite/<name>`` in the
+  record, and one warning per write naming them (an update skipped for a NaN loss shows).
+  """
   def __init__(self, logdir):
     self.logdir = pathlib.Path(logdir)
     self.logdir.mkdir(parents=True, exist_ok=True)
+    repair_tail(self.logdir / 'metrics.jsonl')
     self._writer = tf.summary.create_file_writer(str(self.logdir), max_queue=100)
     self._sums = collections.defaultdict(float)
     self._counts = collections.defaultdict(int)
+    self._nonfinite = collections.Counter()
     self._written = {}  # the means of the last write that had each name
 
   def scalar(self, name, value):
@@ -43,6 +51,8 @@ class Logger:
     if np.isfinite(value):
       self._sums[name] += value
       self._counts[name] += 1
+    else:
+      self._nonfinite[name] += 1
 
   def add(self, metrics, prefix=None):
     for name, value in metrics.items():
@@ -57,6 +67,13 @@ class Logger:
     return self._written.get(name, default)
 
   def write(self, step):
+    if self._nonfinite:
+      logging.warning('Non-finite values left out of the means at step %d: %s.', step,
+                      ', '.join(f'{k} x{n}' for k, n in sorted(self._nonfinite.items())))
+      for name, count in self._nonfinite.items():
+        self._sums[f'nonfinite/{name}'] += count
+        self._counts[f'nonfinite/{name}'] = 1
+      self._nonfinite.clear()
     if not self._sums:
       return {}
     means = {k: self._sums[k] / self._counts[k] for k in sorted(self._sums)}
@@ -87,6 +104,19 @@ class Logger:
       tf.summary.write(tag, tf.constant([str(width), str(height), gif]), step=step, metadata=meta)
     self._writer.flush()
     return path
+
+
+def repair_tail(path):
+  """Drops an unfinished last line of a JSON-lines file (a kill or a full disk mid-write), so
+  that the next record starts on a line of its own instead of joining it."""
+  try:
+    with open(path, 'rb+') as f:
+      data = f.read()
+      if data and not data.endswith(b'\n'):
+        f.truncate(data.rfind(b'\n') + 1)
+        logging.warning('Dropped an unfinished last line of %s.', path)
+  except FileNotFoundError:
+    pass
 
 
 def records(logdir):

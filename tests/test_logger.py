@@ -16,20 +16,38 @@ def test_scalars_are_averaged_and_written_to_jsonl_and_tensorboard(tmp_path):
   logger.add({'return': 7.0}, prefix='test')
   logger.write(step=200)
   lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
-  assert lines == [{
-      'step': 100,
-      'model_loss': 2.0,
-      'train/return': 5.0
-  }, {
-      'step': 200,
-      'test/return': 7.0
-  }]
+  assert lines == [
+      {
+          'step': 100,
+          'model_loss': 2.0,
+          'nonfinite/model_loss': 1.0,  # counted where a user sees it
+          'train/return': 5.0
+      },
+      {
+          'step': 200,
+          'test/return': 7.0
+      }
+  ]
   assert logger.latest('train/return') == 5.0 and logger.latest('model_loss') == 2.0
   assert logger.latest('never', 'default') == 'default'
   acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={'tensors': 0})
   acc.Reload()
   # Upstream Dreamer's tags: one TensorBoard shows both implementations on the same charts.
   assert {'agent/model_loss', 'sim/train/return', 'sim/test/return'} <= set(acc.Tags()['tensors'])
+
+
+def test_an_unfinished_last_line_is_dropped_before_the_next_record(tmp_path, caplog):
+  """A kill or a full disk mid-write leaves half a line; the next record must not join it
+  (issue 34, item 11), and the step of the last whole record is what a resume reads."""
+  (tmp_path /
+   'metrics.jsonl').write_text('{"step": 1000, "test/return": 5.0}\n{"step": 2000, "train/ret')
+  logger = logger_lib.Logger(tmp_path)
+  logger.scalar('model_loss', 1.0)
+  logger.write(step=3000)
+  lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert lines == [{'step': 1000, 'test/return': 5.0}, {'step': 3000, 'model_loss': 1.0}]
+  assert logger_lib.last_step_with(tmp_path, 'test/return') == 1000
+  assert 'Dropped an unfinished last line' in caplog.text
 
 
 def test_latest_is_the_mean_the_file_gets_not_the_last_value(tmp_path):
