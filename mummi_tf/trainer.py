@@ -285,17 +285,19 @@ class Trainer:
     self.step += agent_steps * self.action_repeat
 
   def _overlapped_training(self, dataset, env_steps):
-    """The round's ``train_steps`` updates spread evenly over its collection steps.
+    """The round's ``train_steps`` updates (in proportion, for a shorter last round) spread
+    evenly over its collection steps.
 
     Each update runs while the env workers step and render (the same ratio of updates to
     env steps as upstream's train-then-collect rounds, without leaving the CPU idle).
     """
     agent_steps = max(1, env_steps // self.action_repeat)
+    updates = max(1, round(self.train_steps * env_steps / self.train_every))
     per_step = self.num_envs
 
     def meanwhile(step):
-      done = self.train_steps * step // agent_steps
-      due = self.train_steps * min(step + per_step, agent_steps) // agent_steps
+      done = updates * step // agent_steps
+      due = updates * min(step + per_step, agent_steps) // agent_steps
       for _ in range(due - done):
         self._train_once(dataset)
 
@@ -337,17 +339,19 @@ class Trainer:
     dataset = None
     while self.step < self.steps:
       self._stop.check()
+      left = self.steps - self.step
       if self.step < self.prefill or not self.replay.can_sample(self.batch_length):
         # Random actions until the prefill is done and replay holds a training window.
         self._collect(
             random_policy,
             min(self.train_every, self.prefill -
-                self.step) if self.step < self.prefill else self.train_every)
+                self.step, left) if self.step < self.prefill else min(self.train_every, left))
       else:
+        # A resumed run's rounds start where its episodes end: the last one stops at ``steps``.
         dataset = dataset or self._dataset()
         self._collect(
-            self._policy(training=True), self.train_every,
-            self._overlapped_training(dataset, self.train_every))
+            self._policy(training=True), min(self.train_every, left),
+            self._overlapped_training(dataset, min(self.train_every, left)))
         if self.step // self.save_every > last['save']:
           last['save'] = self.step // self.save_every
           self._save()
