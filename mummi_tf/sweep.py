@@ -366,6 +366,43 @@ def last_line(path):
   return lines[-1] if lines else ''
 
 
+def stop_trials(logdirs, timeout=120.0):
+  """SIGTERM to the training process that holds each of ``logdirs`` on this machine (the pid
+  its ``.lock`` names, checked against ``/proc``), then waits up to ``timeout`` s for them to
+  save their updates and exit (``mummi_tf.preemption``: exit 143). Returns the logdirs
+  stopped. Processes on other nodes of a cluster are left to their Ray workers."""
+  import signal
+  stopped = {}
+  for logdir in logdirs:
+    try:
+      pid = int((pathlib.Path(logdir) / '.lock').read_text().split()[1])
+      command = pathlib.Path(f'/proc/{pid}/cmdline').read_bytes().replace(b'\0', b' ').decode()
+    except (OSError, ValueError, IndexError):
+      continue
+    if 'mummi_tf.train' in command and str(logdir) in command:
+      try:
+        os.kill(pid, signal.SIGTERM)
+        stopped[pid] = logdir
+      except ProcessLookupError:
+        pass
+  deadline = time.monotonic() + timeout
+  while stopped and time.monotonic() < deadline:
+    for pid in list(stopped):
+      if not _alive(pid):
+        stopped.pop(pid)
+    time.sleep(0.2)
+  return [logdir for logdir in logdirs if logdir not in stopped.values()]
+
+
+def _alive(pid):
+  """Whether ``pid`` runs (a zombie waiting for its parent counts as ended)."""
+  try:
+    state = pathlib.Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+  except (OSError, IndexError):
+    return False
+  return state != 'Z'
+
+
 # -------------------------------------------------------------------------- the Ray task
 
 

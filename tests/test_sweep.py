@@ -339,6 +339,31 @@ def _headers(logdir):
   return [l for l in (logdir / 'sweep.log').read_text().splitlines() if l.startswith('# ')]
 
 
+def test_an_interrupted_sweep_stops_its_running_trial_with_a_checkpoint(tmp_path):
+  """Ctrl-C (SIGINT to the sweep) stops each running trial with SIGTERM before Ray goes down:
+  the trial saves its updates and says so in its log (issue 34, item 10)."""
+  pytest.importorskip('ray')
+  out = tmp_path / 'smoke'
+  first = sweep.expand(sweep.GRIDS['smoke'], out)[0].logdir
+  proc = _sweep(out, '--num_cpus', '1')  # one trial at a time
+  try:
+    deadline = time.monotonic() + 180
+    while sweep.newest_checkpoint(first) is None:
+      assert time.monotonic() < deadline and proc.poll() is None, 'no checkpoint in time'
+      time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=180)
+  finally:
+    _stop(proc)
+  assert proc.returncode == 130, stdout + stderr[-3000:]
+  assert 'stopping 1 running trial(s)' in stderr
+  log = (first / 'sweep.log').read_text()
+  assert 'stopped by SIGTERM at step' in log and 'rerun the same command to resume' in log, log[
+      -2000:]
+  stopped = int(log.split('stopped by SIGTERM at step ')[1].split(':')[0])
+  assert sweep.newest_checkpoint(first) == stopped  # the updates since the last periodic save
+
+
 def test_smoke_sweep_survives_a_killed_trial_and_a_rerun_skips_it(tmp_path):
   pytest.importorskip('ray')
   out = tmp_path / 'smoke'

@@ -346,7 +346,7 @@ def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.eval_logdir is not None:
     return evaluate_one(args.eval_logdir, args.episodes or 10)
-  ray = None
+  ray, states = None, None
   try:
     grid, states, ray_module = prepare(args)
     if ray_module is not None:
@@ -365,6 +365,12 @@ def main(argv=None):
     print(f'error: {e}', file=sys.stderr)
     return 2
   except KeyboardInterrupt:
+    running = [s.trial.logdir for s in states if s.state == 'running'] if states else []
+    if running:
+      print(
+          f'interrupted: stopping {len(running)} running trial(s) with a checkpoint of every '
+          'update ...', file=sys.stderr)
+      sweep_lib.stop_trials(running)
     print('interrupted: rerun the same command to resume', file=sys.stderr)
     return 130
   finally:
