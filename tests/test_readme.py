@@ -29,6 +29,16 @@ MAKE = [l for l in readme_commands() if l.startswith('make ')]
 TOOLS = [l for l in readme_commands() if l.startswith('.venv/bin/python tools/')]
 
 
+def test_the_readme_is_a_front_page():
+  """What it is, the two commands, a first run, results, links: history and long explanations
+  live in docs/ (issue 36)."""
+  text = (ROOT / 'README.md').read_text()
+  assert len(text.splitlines()) <= 200 and len(text) <= 20000, len(text)  # with the results blocks
+  assert max(len(line) for line in text.splitlines()) <= 400  # no 700-character table cells
+  for link in re.findall(r'\]\(((?:docs|bench)/[^)#]+)\)', text):
+    assert (ROOT / link).exists(), link
+
+
 def test_the_readme_has_commands_to_check():
   assert len(MAKE) >= 8 and len(TOOLS) >= 4
 
