@@ -4,7 +4,7 @@ Public API (plain functions of tensors; float32 in and out)::
 
     product_of_experts(means, stds, flags, prior=True) -> (mean, std)
     reference_fusion(means, stds, flags) -> (mean, std)
-    precision_shares(stds, flags) -> (shares (M, ...), prior share (...))
+    precision_shares(stds, flags, prior=True) -> (shares (M, ...), prior share (...))
 
 ``means``/``stds``: a list of M tensors (..., D) or one stacked tensor (M, ..., D);
 ``flags``: a list of M tensors (...) or a stacked (M, ...) tensor, 1 present / 0 missing.
@@ -57,13 +57,17 @@ def reference_fusion(means, stds, flags):
   return mean, std
 
 
-def precision_shares(stds, flags):
-  """Each expert's share of the fused precision (eq. 11), averaged over dims.
+def precision_shares(stds, flags, prior=True):
+  """Each expert's share of the fused precision (eq. 11), averaged over dims; with
+  ``prior``, the unit prior expert's precision counts in the total (``product_of_experts``).
 
   Returns (shares (M, ...), prior_share (...)): a share near 0 for a present
-  modality means its expert is ignored by the fusion (the paper's Fig. 1 failure).
+  modality means its expert is ignored by the fusion (the paper's Fig. 1 failure); without
+  ``prior`` the prior's share is 0, except where every expert is missing (1: the fallback).
   """
   stds, flags = _stack(stds), _stack(flags)
   precision = flags[..., None] / tf.square(stds)
-  total = tf.reduce_sum(precision, 0) + 1.0
-  return (tf.reduce_mean(precision / total, -1), tf.reduce_mean(1.0 / total, -1))
+  total = tf.reduce_sum(precision, 0)
+  own = tf.ones_like(total) if prior else tf.cast(tf.equal(total, 0.0), total.dtype)
+  total += own
+  return (tf.reduce_mean(precision / total, -1), tf.reduce_mean(own / total, -1))

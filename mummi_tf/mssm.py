@@ -26,7 +26,9 @@ from mummi_tf import distribute
 from mummi_tf import fusion as fusion_lib
 from mummi_tf import networks
 
-FUSIONS = ('poe', 'reference', 'concat')
+# 'poe': the product with a unit prior expert N(0, 1) (MVAE's convention); 'poe_eq11': of the
+# modality experts only, as the paper's eq. 11 writes it; 'reference': the prior code's.
+FUSIONS = ('poe', 'poe_eq11', 'reference', 'concat')
 SF_INPUTS = ('mean', 'sample')
 
 Encoding = collections.namedtuple('Encoding', 'sf embeds flags means stds fused_mean fused_std')
@@ -132,8 +134,10 @@ class MSSM(tf.Module):
     means = [stats[m][0] for m in self.names]
     stds = [stats[m][1] for m in self.names]
     used = [flags[m] * (drop[m] if drop else 1.0) for m in self.names]
-    fuse = (fusion_lib.product_of_experts if self.fusion == 'poe' else fusion_lib.reference_fusion)
-    mean, std = fuse(means, stds, used)
+    if self.fusion == 'reference':
+      mean, std = fusion_lib.reference_fusion(means, stds, used)
+    else:
+      mean, std = fusion_lib.product_of_experts(means, stds, used, prior=self.fusion == 'poe')
     sf = mean
     if self.sf_input == 'sample':
       sf = mean + std * distribute.normal(tf.shape(mean))

@@ -66,8 +66,9 @@ class WorldModel(tf.Module):
                name='world_model'):
     """Sizes: h = ``deter``, s^c = ``stoch``, s^f = ``fused`` (units).
 
-    ``fusion`` ('poe' | 'reference') applies to the PoE methods; CVRL and Dreamer
-    always concatenate.  lambda_m (eq. 17) = ``infonce_weights[m]`` if given, else
+    ``fusion`` ('poe': with a unit prior expert | 'poe_eq11': the modality experts only, eq. 11
+    | 'reference': the prior code's) applies to the PoE methods; CVRL and Dreamer always
+    concatenate.  lambda_m (eq. 17) = ``infonce_weights[m]`` if given, else
     ``image_weight`` for images and ``vector_weight`` for vectors (prior code: 1, 1,
     0.001); ``fused_weight`` for MuMMI-b / CVRL.  ``drop_prob``: MSSM-e's per-step
     probability of dropping each expert while training.  ``symlog_vectors``: vector
@@ -81,8 +82,8 @@ class WorldModel(tf.Module):
     if sf_kl not in SF_KL:
       raise ValueError(f'sf_kl must be one of {", ".join(SF_KL)}; got {sf_kl!r}.')
     poe = method in ('mummi', 'mummi_b', 'mssm_e')
-    if poe and fusion not in ('poe', 'reference'):
-      raise ValueError(f'fusion for {method} must be poe or reference; got {fusion!r}.')
+    if poe and fusion not in ('poe', 'poe_eq11', 'reference'):
+      raise ValueError(f'fusion for {method} must be poe, poe_eq11 or reference; got {fusion!r}.')
     if sf_kl == 'learned' and not poe:
       raise ValueError(f"sf_kl='learned' needs a PoE method; {method} concatenates.")
     self.method = method
@@ -188,7 +189,8 @@ class WorldModel(tf.Module):
     """
     names = self.mssm.names
     flags = [enc.flags[m] for m in names]
-    shares, prior_share = fusion_lib.precision_shares([enc.stds[m] for m in names], flags)
+    shares, prior_share = fusion_lib.precision_shares([enc.stds[m] for m in names], flags,
+                                                      prior=self.mssm.fusion == 'poe')
     for i, m in enumerate(names):
       metrics[f'precision_share/{m}'] = (
           tf.reduce_sum(shares[i] * flags[i]) / tf.maximum(tf.reduce_sum(flags[i]), 1.0))

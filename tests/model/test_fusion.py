@@ -90,3 +90,38 @@ def test_precision_shares_sum_to_one_and_track_the_sharper_expert():
   assert float(shares[0, 0]) > 0.98 and float(shares[1, 0]) < 0.02
   shares, prior = fusion.precision_shares(stds, np.array([[0.0], [1.0]], np.float32))
   assert float(shares[0, 0]) == 0.0
+
+
+def test_eq11_fusion_has_no_prior_expert_and_its_shares_say_so():
+  """``WorldModel.fusion = 'poe_eq11'``: the product of the modality experts only (paper eq.
+  11): one present expert is the fused Gaussian itself; the prior's share is 0 unless every
+  expert is missing."""
+  means = np.array([[[2.0, -1.0]], [[5.0, 5.0]]], np.float32)
+  stds = np.array([[[0.5, 2.0]], [[1.0, 1.0]]], np.float32)
+  one = np.array([[1.0], [0.0]], np.float32)
+  mean, std = fusion.product_of_experts(means, stds, one, prior=False)
+  np.testing.assert_allclose(mean, means[0], rtol=1e-6)
+  np.testing.assert_allclose(std, stds[0], rtol=1e-6)
+  shrunk, _ = fusion.product_of_experts(means, stds, one)  # the unit expert pulls toward 0
+  assert np.all(np.abs(shrunk) < np.abs(means[0]))
+  shares, prior = fusion.precision_shares(stds, one, prior=False)
+  np.testing.assert_allclose(np.sum(shares, 0) + prior, 1.0, rtol=1e-6)
+  assert float(prior[0]) == 0.0 and float(shares[0, 0]) == 1.0
+  _, prior = fusion.precision_shares(stds, np.zeros((2, 1), np.float32), prior=False)
+  assert float(prior[0]) == 1.0
+
+
+def test_the_world_model_takes_the_eq11_fusion():
+  from mummi_tf import mssm
+  model = mssm.MSSM({
+      'rgb': ('image', (64, 64, 3)),
+      'touch': ('vector', (2,))
+  }, 2, 'poe_eq11', deter=8, stoch=4, fused=8, hidden=8, cnn_depth=2, embed=16, expert_hidden=8)
+  enc = model.encode({
+      'rgb': np.zeros((1, 64, 64, 3), np.uint8),
+      'touch': np.ones((1, 2), np.float32),
+      'rgb_flag': np.zeros((1,), np.float32),
+      'touch_flag': np.ones((1,), np.float32)
+  })
+  np.testing.assert_allclose(enc.fused_mean, enc.means["touch"], rtol=1e-5)  # no unit expert
+  np.testing.assert_allclose(enc.fused_std, enc.stds["touch"], rtol=1e-5)
