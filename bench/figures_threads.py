@@ -49,6 +49,6 @@ def figures(opts, timeout, smoke=False):
         notes=(f'Agent.train of {method}, B={r["batch"]} T={r["length"]}, {dims}; value: '
                f'intra_op {ON[0]} / inter_op {ON[1]} threads (small.gin); baseline: TF\'s '
                f'default pools; one fresh process per sample (median of its 3 timed updates '
-               f'after {opts["warmup"]} untimed), the two settings alternating'),
-        threads=pools[ON], baseline_threads=pools[OFF])
+               f'after {opts["warmup"]} untimed), the two settings alternating'), threads=pools[ON],
+        baseline_threads=pools[OFF])
   return out
