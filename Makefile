@@ -70,8 +70,8 @@ lint: install  ## yapf (format, `make lint FIX=1` rewrites) and ruff (checks), c
 bench: install  ## writes bench/results.json and bench/results.md
 	$(BIN)/python -m bench $(ARGS)
 
-plot: install  ## make plot LOGDIRS="logdir/a logdir/b" [UPSTREAM="..."] [REFERENCE="dreamerv3 drqv2"] OUT=curves.png
-	$(BIN)/python tools/plot.py --logdirs $(or $(LOGDIRS),$(LOGDIR)) \
+plot: install  ## make plot [LOGDIR=... | LOGDIRS="logdir/a logdir/b"] [UPSTREAM="..."] [REFERENCE="dreamerv3 drqv2"] OUT=curves.png (default: every run under logdir/)
+	$(BIN)/python tools/plot.py --logdirs $(or $(LOGDIRS),$(if $(call given,LOGDIR),$(LOGDIR),logdir)) \
 	  $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(REFERENCE),--reference $(REFERENCE)) \
 	  --out $(or $(OUT),curves.png) $(ARGS)
 
