@@ -56,11 +56,14 @@ def action_stats(action, threshold=0.9):
   }
 
 
-def one_episode_each(policy, envs):
-  """One episode from every env, stepped in lock-step; returns them in the envs' order."""
+def one_episode_each(policy, envs, check=None):
+  """One episode from every env, stepped in lock-step; returns them in the envs' order.
+  ``check`` (e.g. a stop request's) is called before each lock-step and may raise."""
   finished = {}
   runner = driver_lib.Driver(envs, [lambda episode, i: finished.setdefault(i, episode)])
   while len(finished) < len(envs):
+    if check is not None:
+      check()
     runner(policy, steps=len(envs))
   return [finished[i] for i in range(len(envs))]
 
@@ -108,18 +111,19 @@ class Evaluator:
     self.action_repeat = action_repeat
     self.envs = {name: [] for name in self.conditions}  # workers started on first need
 
-  def __call__(self, policy, episodes, logger=None, step=0):
+  def __call__(self, policy, episodes, logger=None, step=0, check=None):
     """Runs ``episodes`` episodes per condition; returns ``{name: [returns]}``.
 
     Episodes are saved and logged only once every condition has finished, so an
-    evaluation cut short (a crash) leaves nothing behind and is redone whole on resume.
+    evaluation cut short (a crash, or ``check`` raising at a lock-step: a stop signal) leaves
+    nothing behind and is redone whole on resume.
     """
     collected = {}
     for name in self.conditions:
       envs = self._pool(name, min(self.parallel, episodes))
       collected[name] = []
       for start in range(0, episodes, len(envs)):
-        collected[name] += one_episode_each(policy, envs[:episodes - start])
+        collected[name] += one_episode_each(policy, envs[:episodes - start], check)
     if logger is not None:
       for name, finished in collected.items():
         self._log(logger, name, finished, step)

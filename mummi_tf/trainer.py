@@ -316,19 +316,19 @@ class Trainer:
         'log': self.step // self.log_every,
         'save': self.step // self.save_every
     }
-    self._after_round(last, fps)
     try:
+      self._after_round(last, fps)  # a resumed run redoes an evaluation a crash cut short
       self._rounds(last, fps, bar, random_policy)
-    except preemption.Stop as stop:
+      self._save()
+      with self.clock('log'):
+        self.logger.write(self.step)
+      if self._evaluated_at != self.step:
+        self._evaluate()
+    except preemption.Stop as stop:  # between two updates, or in an evaluation (redone)
       self._save()
       tqdm.tqdm.write(f'{stop} at step {self.step}: saved {self.manager.latest_checkpoint} '
                       f'({self.updates.numpy()} updates); rerun the same command to resume')
       return stop.code
-    self._save()
-    with self.clock('log'):
-      self.logger.write(self.step)
-    if self._evaluated_at != self.step:
-      self._evaluate()
     bar.close()
     tqdm.tqdm.write(end_of_run(self.logdir))
     return 0
@@ -429,7 +429,8 @@ class Trainer:
         self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir,
                                                action_repeat=self.action_repeat)
       results = self._evaluator(
-          self._policy(training=False), episodes or self.eval_episodes, self.logger, self.step)
+          self._policy(training=False), episodes or self.eval_episodes, self.logger, self.step,
+          check=self._stop.check)  # a stop signal ends an evaluation at its next agent step
       self._openloop_videos()
       self.logger.write(self.step)  # The evaluation is complete once its line is written,
       self._evaluator.commit(self.step)  # then its episodes move into place.

@@ -309,6 +309,37 @@ def test_resume_after_sigkill(tmp_path):
   assert merged(read_metrics(tmp_path))['step'] == 720
 
 
+def test_sigterm_during_an_evaluation_stops_it_at_once_and_the_resume_redoes_it(tmp_path):
+  """Slurm kills 30 s after SIGTERM: a run in an evaluation stops at its next agent step with a
+  checkpoint instead of finishing the evaluation (issue 34, item 9); the resume evaluates that
+  step once, whole."""
+  slow = [
+      'Trainer.steps = 360', 'Trainer.eval_every = 360', 'Trainer.eval_episodes = 30',
+      'Evaluator.parallel = 1'
+  ]  # 90 evaluation episodes one at a time: far longer than the stop may take
+  command = [sys.executable, '-m', 'mummi_tf.train'] + args(tmp_path, extra=slow)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True)
+  deadline = time.time() + 240
+  while not any(l.get('step') == 360 and 'model_loss' in l for l in _metrics_so_far(tmp_path)):
+    assert time.time() < deadline and proc.poll() is None, 'no round at 360 in time'
+    time.sleep(0.05)
+  time.sleep(2)  # into the evaluation
+  signalled = time.time()
+  os.killpg(proc.pid, signal.SIGTERM)
+  stdout, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 143, stderr[-2000:]
+  assert time.time() - signalled < 20, time.time() - signalled
+  assert 'stopped by SIGTERM at step 360' in stdout + stderr
+  assert not any('test/return' in l for l in _metrics_so_far(tmp_path))  # cut, not logged
+  result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  tests = [l for l in read_metrics(tmp_path) if 'test/return_none' in l]
+  assert [l['step'] for l in tests] == [360]
+  assert len(list((tmp_path / 'eval_episodes' / 'none').glob('*.npz'))) == 30
+
+
 def test_sigterm_to_the_process_group_saves_the_updates_and_exits_143(tmp_path):
   """Slurm's preemption (SIGTERM to every process of the job): the run stops between two
   updates, saves them all in a checkpoint, closes its env workers (which ignore the signal)
