@@ -114,11 +114,21 @@ def _any_per_row(x):
 
 
 def _input_checks(agent, observations, flags, state, is_first):
-  """Assert ops for what the policy must not trust: batch sizes, non-finite values
-  where a sensor is present, flags other than 0/1, a non-finite state not reset by
-  ``is_first``, image values that are not uint8 pixels. Each names its input."""
+  """Assert ops for what the policy must not trust: an empty batch, batch sizes, each
+  observation's shape (the flat signature takes any), non-finite values where a sensor is
+  present, flags other than 0/1, a non-finite state not reset by ``is_first``, image values
+  that are not uint8 pixels. Each names its input."""
   batch = tf.shape(is_first)[0]
-  checks = []
+  checks = [
+      tf.debugging.assert_positive(
+          batch, message='step: the batch is empty (is_first has 0 rows); give one row or more')
+  ]
+  for m, (_, shape) in agent.modalities.items():
+    checks.append(
+        tf.debugging.assert_equal(
+            tf.shape(observations[m])[1:], tf.constant(shape, tf.int32),
+            message=f'step: observations {m} must have shape (batch, {", ".join(map(str, shape))})')
+    )
   for label, t in ([(f'observations {m}', observations[m]) for m in agent.modalities] +
                    [(f'flags {m}', flags[m]) for m in agent.modalities] +
                    [(f'state {k}', v) for k, v in state.items()]):

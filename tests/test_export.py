@@ -292,6 +292,29 @@ def test_signatures_drive_a_closed_loop_with_flat_named_tensors(exported):
     state = {k[len('state_'):]: v for k, v in result.items() if k.startswith('state_')}
 
 
+def test_the_flat_signature_checks_image_shapes_and_empty_batches(exported):
+  """The flat ``step`` signature (saved_model_cli, TF Serving, TFLite) accepts any image
+  size by its spec: a 62 x 62 or 64 x 66 image and a batch of 0 are refused naming the input
+  (issue 34, items 7 and 8), not run through the conv encoder."""
+  _, out, _ = exported
+  model = tf.saved_model.load(str(out))
+  step = model.signatures['step']
+  obs = sequence()[0]
+  state = {
+      k[len('state_'):]: v
+      for k, v in model.signatures['initial_state'](batch_size=tf.constant(3)).items()
+  }
+  for size in ((62, 62), (64, 66)):
+    bad = dict(obs, rgb=np.zeros((3,) + size + (3,), np.uint8))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r'observations rgb must have shape \(batch, 64, 64, 3\)'):
+      step(**_flat_inputs(bad, state))
+  empty = {k: v[:0] for k, v in obs.items()}
+  none = {k: v[:0] for k, v in state.items()}
+  with pytest.raises(tf.errors.InvalidArgumentError, match='the batch is empty'):
+    step(**_flat_inputs(empty, none))
+
+
 def test_saved_model_cli_runs_the_step_signature(exported, tmp_path):
   _, out, expected = exported
   obs = sequence()[0]
