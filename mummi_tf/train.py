@@ -109,11 +109,17 @@ def from_logdir(args):
   resumes or evaluates L."""
   run, config = args.logdir / 'run.json', args.logdir / 'config.gin'
   saved = {}
+  complete = args.task is not None and args.seed is not None and args.gin_file
   if run.is_file():
     try:
       saved = json.loads(run.read_text())
     except ValueError:
-      raise UsageError(f'{run} is not valid JSON; pass --task and --gin_file') from None
+      if not complete:  # with all three the run rewrites the file
+        raise UsageError(f'{run} is damaged (not JSON): restore it, or pass --task, --seed and '
+                         '--gin_file as the run was started') from None
+  elif config.is_file() and not complete:
+    raise UsageError(f'{args.logdir} holds a run (config.gin) but no run.json: pass --task, '
+                     '--seed and --gin_file as the run was started to resume it')
   if args.task is None:
     args.task = saved.get('task', 'walker_stand')
   if args.seed is None:
@@ -195,7 +201,10 @@ def check_logdir(args):
     if args.eval_only:
       raise UsageError(f'{args.logdir} holds no run to evaluate (no run.json)')
     return
-  saved = json.loads(run.read_text())
+  try:
+    saved = json.loads(run.read_text())
+  except ValueError:  # damaged: the flags were all given (from_logdir), the run rewrites it
+    return
   for key, value in (('task', args.task), ('method', trainer.method())):
     if saved.get(key) != value:
       raise UsageError(f'{args.logdir} was made with {key} {saved.get(key)!r}, not {value!r}; '

@@ -255,6 +255,28 @@ def test_a_logdir_that_is_a_file_or_unwritable_is_refused(tmp_path, capsys):
   assert err.count('\n') == 1 and 'is not writable' in err
 
 
+def test_a_damaged_or_deleted_run_json_is_refused_or_repaired_by_the_flags(
+    mummi_run, tmp_path, capsys):
+  """run.json damaged: one line saying how to repair it, and the flags of the run's start
+  win; deleted: a run that config.gin still shows is not resumed as seed 0 without gin files
+  (issue 34, item 6)."""
+  logdir = tmp_path / 'copy'
+  subprocess.run(['cp', '-r', str(mummi_run), str(logdir)], check=True)
+  (logdir / 'run.json').write_text('{"task": "walker_wa')
+  assert train.main(['--logdir', str(logdir), '--eval_only', '--eval_episodes', '1']) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and 'is damaged (not JSON)' in err, err
+  gin.clear_config()
+  flags = ['--seed', '3', '--eval_only', '--eval_episodes', '1']
+  assert train.main(args(logdir) + flags) == 0
+  (logdir / 'run.json').unlink()
+  gin.clear_config()
+  assert train.main(['--logdir', str(logdir), '--steps', '600']) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and 'holds a run (config.gin) but no run.json' in err, err
+  assert not (logdir / 'run.json').exists()
+
+
 def test_unreadable_episodes_are_moved_aside_and_not_counted(mummi_run, tmp_path, caplog):
   """A truncated or empty episode file adds no steps on resume; it goes to corrupt/."""
   logdir = tmp_path / 'copy'
