@@ -9,6 +9,7 @@ old ones as training saves new ones.
 import logging
 import pathlib
 import re
+import shutil
 
 _NAME = re.compile(r'ckpt-(\d+)\.index')
 
@@ -29,6 +30,18 @@ def candidates(directory):
     if match:
       found.append((int(match.group(1)), str(path.with_suffix(''))))
   return [prefix for _, prefix in sorted(found, reverse=True)]
+
+
+def remove_unfinished(directory):
+  """Deletes the ``ckpt-N_temp*`` folders a checkpoint write killed mid-way leaves behind
+  (TF writes there, then renames); returns their names."""
+  removed = []
+  for path in sorted(pathlib.Path(directory).glob('ckpt-*_temp*')):
+    if path.is_dir():
+      shutil.rmtree(path, ignore_errors=True)
+      removed.append(path.name)
+      logging.warning('Removed %s, a checkpoint write cut short.', path)
+  return removed
 
 
 def step_of(prefix):

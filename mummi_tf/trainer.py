@@ -3,6 +3,7 @@
 import contextlib
 import inspect
 import json
+import logging
 import pathlib
 import subprocess
 
@@ -184,6 +185,7 @@ class Trainer:
     self.manager = tf.train.CheckpointManager(self.checkpoint, self.logdir / 'checkpoints',
                                               max_to_keep=3)
     # The newest checkpoint that reads (a damaged one is named in a warning).
+    checkpoints.remove_unfinished(self.logdir / 'checkpoints')
     self.restored = checkpoints.restore_newest(self.checkpoint, self.logdir / 'checkpoints')
     self._write_run_files(obs_spec, action_spec)
     tqdm.tqdm.write(self._summary(policy))
@@ -237,7 +239,10 @@ class Trainer:
 
   def _close(self):
     if getattr(self, 'agent', None) is not None and self.logdir.is_dir():
-      self._write_operative_config()
+      try:
+        self._write_operative_config()
+      except OSError as e:  # e.g. a full disk: the error that ended the run stays the one shown
+        logging.warning('Could not rewrite %s: %s', self.logdir / 'operative_config.gin', e)
     if getattr(self, '_lock', None) is not None:
       self._lock.close()  # releases the flock
       self._lock = None

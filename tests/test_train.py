@@ -529,8 +529,12 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one(mummi_run, tmp_p
   meta = json.loads((tmp_path / 'model' / export.METADATA).read_text())
   assert meta['checkpoint'] == older.name
   gin.clear_config()
+  cut = logdir / 'checkpoints' / 'ckpt-9000_temp'  # a write killed mid-way (issue 34, item 11)
+  cut.mkdir()
+  (cut / 'part-00000-of-00001.data-00000-of-00001').write_bytes(b'')
   assert train.main(args(logdir, extra=['Trainer.steps = 600'])) == 0  # trains on
   assert checkpoints.candidates(logdir / 'checkpoints')[0].endswith('ckpt-600')
+  assert not cut.exists() and 'a checkpoint write cut short' in caplog.text
   # When none restores: one line naming each, exit 2, nothing trained.
   for prefix in checkpoints.candidates(logdir / 'checkpoints'):
     _truncate_checkpoint(pathlib.Path(prefix))
