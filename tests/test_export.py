@@ -292,6 +292,20 @@ def test_signatures_drive_a_closed_loop_with_flat_named_tensors(exported):
     state = {k[len('state_'):]: v for k, v in result.items() if k.startswith('state_')}
 
 
+def test_the_export_tool_starts_quietly_and_refuses_a_missing_logdir_in_one_line(tmp_path):
+  """Run directly (not through make, which sets TF_CPP_MIN_LOG_LEVEL): no TF C++ start-up
+  lines, one error line, exit 2 (issue 36)."""
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  tool = pathlib.Path(__file__).resolve().parents[1] / 'tools' / 'export_savedmodel.py'
+  proc = subprocess.run(
+      [sys.executable, str(tool), '--logdir',
+       str(tmp_path / 'none')], env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+  for noise in ('oneDNN', 'cuda', 'I0000', 'E0000'):
+    assert noise not in proc.stderr, noise
+
+
 def test_the_flat_signature_checks_image_shapes_and_empty_batches(exported):
   """The flat ``step`` signature (saved_model_cli, TF Serving, TFLite) accepts any image
   size by its spec: a 62 x 62 or 64 x 66 image and a batch of 0 are refused naming the input

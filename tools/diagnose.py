@@ -30,6 +30,8 @@ def main(argv=None):
   if not (args.logdir / 'run.json').exists():
     print(f'diagnose: error: {args.logdir} holds no run (no run.json)', file=sys.stderr)
     return 2
+  from mummi_tf import train
+  train.import_tensorflow_quietly()
   import tensorflow as tf
   from mummi_tf import agent as agent_lib
   from mummi_tf import checkpoints

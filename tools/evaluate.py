@@ -71,7 +71,9 @@ def main(argv=None):
     print(f'error: not a training logdir (no run.json): {", ".join(missing)}', file=sys.stderr)
     return 2
   results = collections.defaultdict(list)
+  from mummi_tf import train
   from mummi_tf.train import UsageError
+  train.import_tensorflow_quietly()
   for logdir in args.logdirs:
     try:
       task, method, returns = evaluate_logdir(logdir, args.episodes)

@@ -9,7 +9,9 @@ See ``mummi_tf/export.py`` for the signatures; ``--tflite`` (with ``--no_mpc``) 
 """
 import sys
 
-from mummi_tf import export
+from mummi_tf import train
 
 if __name__ == '__main__':
+  train.import_tensorflow_quietly()  # no C++ start-up banner (oneDNN, CUDA stubs)
+  from mummi_tf import export
   sys.exit(export.main())

@@ -45,6 +45,8 @@ def main(argv=None):
   if args.batch < 2:
     parser.error('--batch must be >= 2')
 
+  from mummi_tf import train
+  train.import_tensorflow_quietly()  # no C++ start-up banner
   from mummi_tf.toy import experiment
   start = time.time()
   report = experiment.run(args.pairs, args.methods, args.out, steps=args.steps,
