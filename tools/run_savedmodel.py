@@ -14,14 +14,15 @@ times N policy steps at batch 1 on random inputs and prints the median latency.
 """
 import argparse
 import json
-import os
 import pathlib
 import sys
 import time
 
 import numpy as np
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # before TF loads: no C++ start-up banner
+from mummi_tf import train
+
+train.import_tensorflow_quietly()  # before TF loads: no C++ start-up banner
 import tensorflow as tf  # noqa: E402
 
 
