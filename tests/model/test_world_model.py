@@ -43,7 +43,7 @@ def test_read_modalities_from_dm_env_and_tuple_specs():
                                            ({
                                                'method': 'mummi',
                                                'fusion': 'mean'
-                                           }, 'poe or reference'),
+                                           }, 'poe, poe_eq11 or reference'),
                                            ({
                                                'method': 'mummi',
                                                'sf_input': 'mode'
