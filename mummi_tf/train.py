@@ -86,11 +86,14 @@ def parse_args(argv):
   parser = argparse.ArgumentParser(prog='python -m mummi_tf.train', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument(
-      '--task', default=None, help="one of mummi_tf.envs.TASKS (upstream's dmc_walker_walk also); "
-      "default: the logdir's own (run.json), else walker_stand")
+      '--task', default=None,
+      help=f"one of {', '.join(envs_lib.all_tasks())} (upstream's names, e.g. dmc_walker_walk, "
+      "also); default: the logdir's own (run.json), else walker_stand")
   parser.add_argument('--logdir', required=True, type=pathlib.Path)
-  parser.add_argument('--gin_file', '--gin_files', action='append', default=[],
-                      help='gin file name in gin/ or path; repeatable, applied in order')
+  parser.add_argument(
+      '--gin_file', '--gin_files', action='append', default=[],
+      help=f"gin file name in gin/ ({', '.join(gin_files_available())}) or a "
+      'path; repeatable, applied in order (a method file first)')
   parser.add_argument('--gin_binding', '--gin_bindings', action='append', default=[],
                       help="extra binding, e.g. 'Trainer.steps = 1e5'; repeatable")
   parser.add_argument('--seed', type=int, default=None,
@@ -198,6 +201,8 @@ def check_logdir(args):
   check_writable(args.logdir)
   run = args.logdir / 'run.json'
   if not run.exists():
+    if args.eval_only and not args.logdir.exists():
+      raise UsageError(f'{args.logdir} does not exist: give the logdir of a training run')
     if args.eval_only:
       raise UsageError(f'{args.logdir} holds no run to evaluate (no run.json)')
     return

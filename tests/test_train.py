@@ -205,6 +205,7 @@ def test_same_seed_same_first_episodes_and_losses(mummi_run, tmp_path):
     (['--gin_binding', 'mummi_tf.envs.make.action_repeat = 0'
      ], 'action_repeat must be an integer >= 1, got 0'),
     (['--gin_binding', 'Evaluator.parallel = 0'], 'Evaluator.parallel must be >= 1, got 0'),
+    (['--eval_only'], 'does not exist: give the logdir of a training run'),
 ])
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad, message):
   logdir = tmp_path / 'run'
@@ -241,6 +242,15 @@ def test_bad_input_under_the_real_entry_point_is_one_line_exit_2(tmp_path, case)
   err = result.stderr.strip()
   assert result.returncode == 2 and message in err and len(err.splitlines()) == 1, err[-2000:]
   assert (sorted(p.name for p in logdir.iterdir()) if logdir.exists() else None) == before
+
+
+def test_help_lists_the_tasks_and_the_gin_files():
+  result = subprocess.run([sys.executable, '-m', 'mummi_tf.train', '--help'], capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  text = ' '.join(result.stdout.split())
+  assert 'walker_stand, walker_walk, walker_run, finger_spin, cup_catch, table_wiping' in text
+  assert 'mummi, mummi_b, plain, quick, small' in text
 
 
 def test_a_logdir_that_is_a_file_or_unwritable_is_refused(tmp_path, capsys):
