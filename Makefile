@@ -57,8 +57,9 @@ EVAL_ARGS = --logdir $(LOGDIR) $(if $(call given,TASK),--task $(TASK)) \
 eval: install  ## make eval LOGDIR=...: the newest checkpoint at every missing rate (the run's own task and config)
 	$(BIN)/python -m mummi_tf.train $(EVAL_ARGS) --eval_only $(ARGS)
 
-export: install  ## make export LOGDIR=... [OUT=...]
-	$(BIN)/python tools/export_savedmodel.py --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) $(ARGS)
+export: install  ## make export LOGDIR=... [OUT=...] [TFLITE=int8|float16|none] [FORCE=1]: the SavedModel (and policy.tflite, without MPC)
+	$(BIN)/python tools/export_savedmodel.py --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) \
+	  $(if $(TFLITE),--no_mpc --tflite $(TFLITE)) $(if $(FORCE),--force) $(ARGS)
 
 test: install  ## the test suite in WORKERS processes (make test ARGS="-k train" for a part, WORKERS=0 in this one)
 	$(BIN)/python -m pytest tests -q -n $(WORKERS) --durations=20 $(ARGS)
