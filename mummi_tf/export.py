@@ -344,7 +344,31 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False, tflite=Non
   if out.exists():
     shutil.rmtree(out)
   tmp.rename(out)
+  write_example_inputs(out, agent)
   return metadata
+
+
+EXAMPLE = 'example_inputs'
+
+
+def write_example_inputs(out, agent):
+  """``OUT/example_inputs.npz``: one row of the ``step`` signature's inputs (blank images,
+  zero touch, every flag 1, ``is_first``, the initial state), and ``OUT/example_inputs.args``:
+  the ``--inputs`` argument of ``saved_model_cli run`` that feeds them, so that
+
+      saved_model_cli run --dir OUT --tag_set serve --signature_def step \\
+        --inputs "$(cat OUT/example_inputs.args)" --outdir /tmp/out
+
+  is one command (numpy ``--input_exprs`` no longer parse in TF 2.21)."""
+  inputs = {'is_first': np.ones([1], bool)}
+  for m, (kind, shape) in agent.modalities.items():
+    inputs[f'obs_{m}'] = np.zeros((1,) + tuple(shape), np.uint8 if kind == 'image' else np.float32)
+    inputs[f'flag_{m}'] = np.ones([1], np.float32)
+  for k, v in agent.initial_state(1).items():
+    inputs[f'state_{k}'] = v.numpy()
+  path = pathlib.Path(out).resolve() / f'{EXAMPLE}.npz'
+  np.savez(path, **inputs)
+  path.with_suffix('.args').write_text(';'.join(f'{k}={path}[{k}]' for k in sorted(inputs)) + '\n')
 
 
 def main(argv=None):

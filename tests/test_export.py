@@ -346,6 +346,15 @@ def test_saved_model_cli_runs_the_step_signature(exported, tmp_path):
   ], capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   np.testing.assert_allclose(np.load(tmp_path / 'outputs' / 'action.npy'), expected[0], atol=1e-5)
+  # The example shipped beside the model: one command, one row in, one action out.
+  args = (out / 'example_inputs.args').read_text().strip()
+  proc = subprocess.run([
+      str(cli), 'run', '--dir',
+      str(out), '--tag_set', 'serve', '--signature_def', 'step', '--inputs', args, '--outdir',
+      str(tmp_path / 'example')
+  ], capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert np.load(tmp_path / 'example' / 'action.npy').shape == (1, ACTION_SIZE)
 
 
 # Layers of >= 1024 weights, which dynamic-range quantisation turns int8 (smaller ones stay
