@@ -431,7 +431,7 @@ class Trainer:
   def _evaluate(self, episodes=None, report=True):
     with self.clock('eval'):
       if self._evaluator is None:  # Worker processes kept for the run.
-        self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logdir,
+        self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logger.logdir,
                                                action_repeat=self.action_repeat)
       results = self._evaluator(
           self._policy(training=False), episodes or self.eval_episodes, self.logger, self.step,
@@ -465,6 +465,9 @@ class Trainer:
       self._setup()
       if not self.restored:
         raise UsageError(f'no checkpoint in {self.logdir / "checkpoints"} to evaluate')
+      # Its own metrics, TensorBoard run and episodes: the training's evaluation at the same
+      # step stays what the curves and a resume read.
+      self.logger = logger_lib.Logger(self.logdir / EVAL_ONLY)
       return self._evaluate(episodes, report=False)  # the command prints them
     finally:
       self._close()
@@ -490,6 +493,9 @@ def lock_logdir(logdir):
   handle.write(f'pid {os.getpid()}\n')
   handle.flush()
   return handle
+
+
+EVAL_ONLY = 'eval_only'  # --eval_only's folder in the logdir
 
 
 def evaluation_line(step, results):

@@ -150,7 +150,16 @@ def test_every_method_end_to_end(tmp_path, method):
 
 def test_eval_only_and_resume_refusal(mummi_run, capsys):
   before = len(replay_lib.episode_files(mummi_run / 'episodes'))
+  metrics = (mummi_run / 'metrics.jsonl').read_text()
+  own = mummi_run / 'eval_only'
+  lines = len(read_metrics(own)) if (own / 'metrics.jsonl').exists() else 0
+  kept = len(list((own / 'eval_episodes' / 'high').glob('*.npz')))
   assert train.main(args(mummi_run) + ['--eval_only', '--eval_episodes', '2']) == 0
+  # Its own metrics and episodes: the training's curves and resume are untouched (issue 36).
+  assert (mummi_run / 'metrics.jsonl').read_text() == metrics
+  assert len(read_metrics(own)) == lines + 1 and 'test/return_none' in read_metrics(own)[-1]
+  assert read_metrics(own)[-1]['step'] == 480
+  assert len(list((own / 'eval_episodes' / 'high').glob('*.npz'))) == kept + 2
   out = capsys.readouterr().out
   for level in ('none', 'medium', 'high'):
     assert f'test/return_{level}:' in out
