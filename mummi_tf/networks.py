@@ -35,11 +35,22 @@ class _SummedBias:
 
   def build(self, input_shape):
     super().build(input_shape)
-    if self._bias_size:
-      self.bias = self.add_weight('bias', shape=[self._bias_size], initializer='zeros')
+    if self._bias_size:  # Keras stored the layer's bias_initializer (default zeros)
+      self.bias = self.add_weight('bias', shape=[self._bias_size],
+                                  initializer=self.bias_initializer)
 
   def _finish(self, y):
-    return self._bias_act(y + self.bias if self._bias_size else y)
+    if self._bias_size:
+      channels_first = getattr(self, 'data_format', None) == 'channels_first'
+      y += tf.reshape(self.bias, [-1, 1, 1]) if channels_first else self.bias
+    return self._bias_act(y)
+
+  def get_config(self):
+    """Keras's config with this layer's own bias and activation (what it computes)."""
+    config = super().get_config()
+    config.update(
+        use_bias=bool(self._bias_size), activation=keras.activations.serialize(self._bias_act))
+    return config
 
   def call(self, x):
     return self._finish(super().call(x))

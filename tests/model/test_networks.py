@@ -88,6 +88,24 @@ def test_layers_keep_kerass_variables_and_activation():
   assert len(no_bias.variables) == 1
 
 
+def test_bias_options_config_and_data_format_are_keras_own():
+  """bias_initializer is used, get_config says what the layer computes, and a channels_first
+  conv adds its bias on the channel axis (issue 35's small things)."""
+  dense = networks.Dense(3, 'relu', bias_initializer='ones')
+  dense(tf.zeros([1, 2]))
+  np.testing.assert_array_equal(dense.bias.numpy(), np.ones(3))
+  config = dense.get_config()
+  assert config['use_bias'] is True and config['activation'] == 'relu'
+  conv = networks.Conv2D(4, 1, data_format='channels_first', bias_initializer='ones')
+  x = tf.zeros([1, 2, 5, 5])
+  try:
+    y = conv(x)
+  except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+    pytest.skip('this CPU build has no channels_first convolution')
+  assert y.shape == (1, 4, 5, 5)
+  np.testing.assert_allclose(y.numpy(), np.ones([1, 4, 5, 5]))
+
+
 def test_the_package_builds_biased_layers_from_networks():
   """docs/ARCHITECTURE.md: a Keras Dense/Conv layer appears only where it computes in float32."""
   root = pathlib.Path(networks.__file__).parent
