@@ -6,6 +6,7 @@ import json
 import logging
 import pathlib
 import subprocess
+import time
 
 import gin
 import numpy as np
@@ -144,6 +145,7 @@ class Trainer:
     self.devices = None
     self._evaluator = None
     self._timed_windows = 0  # logging windows with updates seen (for the cost estimate)
+    self._first_updates, self._loop_start, self._prefill_rate = [], None, None
     self._stop = preemption.StopOnSignal()  # installed while run() runs
     self._seed_everything(deterministic)
 
@@ -316,6 +318,7 @@ class Trainer:
     fps = logger_lib.Rate()
     fps(self.step)
     random_policy = driver_lib.random_policy(self.envs[0].action_spec(), self.seed + self.step)
+    self._loop_start = (time.perf_counter(), self.step) if self.step < self.prefill else None
     last = {
         'eval': (self._evaluated_at or 0) // self.eval_every,
         'log': self.step // self.log_every,
@@ -369,6 +372,9 @@ class Trainer:
           }, refresh=False)
 
   def _dataset(self):
+    if self._loop_start is not None and self.step > self._loop_start[1]:  # a prefill ran here
+      self._prefill_rate = (self.step - self._loop_start[1]) / (
+          time.perf_counter() - self._loop_start[0])
     with self.clock('replay'):
       return iter(self.replay.dataset(self.batch_size, self.batch_length, self.prefetch))
 
@@ -409,23 +415,36 @@ class Trainer:
     if self._timed_windows < 2 or rate <= 0:
       return
     remaining = self.steps - self.step
-    hours = remaining / rate / 3600
-    if hours < 48:
-      cost = (f'about {hours:.1f} h' if hours >= 1 else f'about {hours * 60:.0f} min' if hours *
-              60 >= 1.5 else 'under 2 min')
-    else:
-      cost = (f'about {hours / 24:.0f} days on this machine: for a first run use GIN="mummi '
-              'quick" (minutes), and a GPU for the paper\'s schedule')
     tqdm.tqdm.write(f'{rate:.1f} env steps/s with updates: the remaining {remaining} env '
-                    f'steps take {cost}')
+                    f'steps take {duration(remaining / rate)}')
+
+  def _early_estimate(self, seconds):
+    """Once, after the first few updates of this process (``seconds``: their durations, the
+    first one tracing): the rest of the run from the update time and the prefill's env rate,
+    a lower bound (the policy and evaluations come on top)."""
+    per_update = float(np.median(seconds[1:]))
+    remaining = self.steps - self.step
+    updates = per_update * self.train_steps * remaining / self.train_every
+    env = ''
+    if self._prefill_rate:
+      updates += remaining / self._prefill_rate
+      env = f' and collection at the prefill\'s {self._prefill_rate:.0f} env steps/s'
+    tqdm.tqdm.write(f'updates take {per_update:.2f} s each here: with them{env}, the remaining '
+                    f'{remaining} env steps take at least {duration(updates)} (evaluations '
+                    'extra)')
 
   def _train_once(self, dataset):
     with self.clock('replay'):
       batch = next(dataset)
+    start = time.perf_counter()
     with self.clock('update'):  # .numpy() waits for the update
       metrics = self.agent.train(batch)
       self.updates.assign_add(1)
       self.logger.add({k: v.numpy() for k, v in metrics.items()})
+    if len(self._first_updates) < EARLY_UPDATES:
+      self._first_updates.append(time.perf_counter() - start)
+      if len(self._first_updates) == EARLY_UPDATES:
+        self._early_estimate(self._first_updates)
     self._stop.check()
 
   def _evaluate(self, episodes=None, report=True):
@@ -496,6 +515,19 @@ def lock_logdir(logdir):
 
 
 EVAL_ONLY = 'eval_only'  # --eval_only's folder in the logdir
+EARLY_UPDATES = 4  # timed for the first estimate (the first traces)
+
+
+def duration(seconds):
+  """``about 2.5 h``, ``about 12 min``, ``under 2 min``; past two days, how many and what to
+  run instead."""
+  hours = seconds / 3600
+  if hours >= 48:
+    return (f'about {hours / 24:.0f} days on this machine: for a first run use GIN="mummi '
+            'quick" (minutes), and a GPU for the paper\'s schedule')
+  if hours >= 1:
+    return f'about {hours:.1f} h'
+  return f'about {hours * 60:.0f} min' if hours * 60 >= 1.5 else 'under 2 min'
 
 
 def evaluation_line(step, results):

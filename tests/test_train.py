@@ -623,24 +623,13 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
   """No TF C++ banner, no gin include noise: the summary line is the first output."""
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
   command = [
-      sys.executable,
-      '-m',
-      'mummi_tf.train',
-      '--task',
-      'toy2d_x_y',
-      '--logdir',
-      str(tmp_path / 'run'),
-      '--gin_files',
-      'dreamer',
-      '--gin_bindings',
-      'Trainer.prefill = 100',
-      '--steps',
-      '100',
-      '--gin_bindings',
-      'set_threads.intra_op = 1',
-      '--gin_bindings',
-      'set_threads.inter_op = 2'  # small.gin's pools, set before TF runs an op
+      sys.executable, '-m', 'mummi_tf.train', '--task', 'toy2d_x_y', '--logdir',
+      str(tmp_path / 'run'), '--gin_files', 'dreamer', '--gin_files', 'toy2d_learn', '--steps',
+      '200'
   ]
+  for binding in ('Trainer.prefill = 100', 'Trainer.train_every = 100', 'Trainer.train_steps = 5',
+                  'set_threads.intra_op = 1', 'set_threads.inter_op = 2'):  # small.gin's pools
+    command += ['--gin_bindings', binding]
   result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   lines = [
@@ -651,12 +640,14 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
       f'toy2d_x_y · dreamer · {tmp_path / "run"} · fresh · '), lines[:3]
   assert lines[0].endswith(
       ' · CPU · threads 1/op, 2 ops · 1 env worker · deterministic ops'), lines[0]
+  # The first estimate comes after a few updates, not after two windows of them (issue 36).
+  early = [l for l in lines if l.startswith('updates take ')]
+  assert len(early) == 1 and 'the remaining 100 env steps take at least' in early[0], lines
   # One line per evaluation, then the run's story and the next commands.
   evals = [l for l in lines if l.startswith('eval at ')]
-  assert evals == [
-      l for l in evals if ' env steps: none ' in l and l.endswith(' (5 episodes each)')
-  ], evals
-  assert evals and evals[-1].startswith('eval at 100 env steps: '), lines
+  assert evals == [l for l in evals if ' env steps: none ' in l and l.endswith(' (10 episodes)')
+                  ], evals
+  assert evals and evals[-1].startswith('eval at 200 env steps: '), lines
   assert lines[-7].startswith(f'run finished: {tmp_path / "run"}, '), lines[-7:]
   assert not lines[-7].endswith(' 0 min'), lines[-7]
   assert lines[-6].startswith('test return (all sensors): final ') and lines[-5] == 'next:'
