@@ -16,6 +16,7 @@ import tqdm
 
 from mummi_tf import agent as agent_lib
 from mummi_tf import checkpoints
+from mummi_tf import console
 from mummi_tf import diagnostics
 from mummi_tf import distribute
 from mummi_tf import driver as driver_lib
@@ -338,7 +339,7 @@ class Trainer:
                       f'({self.updates.numpy()} updates); rerun the same command to resume')
       return stop.code
     bar.close()
-    tqdm.tqdm.write(end_of_run(self.logdir))
+    tqdm.tqdm.write(console.end_of_run(self.logdir))
     return 0
 
   def _rounds(self, last, fps, bar, random_policy):
@@ -416,7 +417,7 @@ class Trainer:
       return
     remaining = self.steps - self.step
     tqdm.tqdm.write(f'{rate:.1f} env steps/s with updates: the remaining {remaining} env '
-                    f'steps take {duration(remaining / rate)}')
+                    f'steps take {console.duration(remaining / rate)}')
 
   def _early_estimate(self, seconds):
     """Once, after the first few updates of this process (``seconds``: their durations, the
@@ -430,7 +431,7 @@ class Trainer:
       updates += remaining / self._prefill_rate
       env = f' and collection at the prefill\'s {self._prefill_rate:.0f} env steps/s'
     tqdm.tqdm.write(f'updates take {per_update:.2f} s each here: with them{env}, the remaining '
-                    f'{remaining} env steps take at least {duration(updates)} (evaluations '
+                    f'{remaining} env steps take at least {console.duration(updates)} (evaluations '
                     'extra)')
 
   def _train_once(self, dataset):
@@ -460,7 +461,7 @@ class Trainer:
       self._evaluator.commit(self.step)  # then its episodes move into place.
     self._evaluated_at = self.step
     if report:
-      tqdm.tqdm.write(evaluation_line(self.step, results))
+      tqdm.tqdm.write(console.evaluation_line(self.step, results))
     return results
 
   def _openloop_videos(self, sequences=6):
@@ -516,48 +517,6 @@ def lock_logdir(logdir):
 
 EVAL_ONLY = 'eval_only'  # --eval_only's folder in the logdir
 EARLY_UPDATES = 4  # timed for the first estimate (the first traces)
-
-
-def duration(seconds):
-  """``about 2.5 h``, ``about 12 min``, ``under 2 min``; past two days, how many and what to
-  run instead."""
-  hours = seconds / 3600
-  if hours >= 48:
-    return (f'about {hours / 24:.0f} days on this machine: for a first run use GIN="mummi '
-            'quick" (minutes), and a GPU for the paper\'s schedule')
-  if hours >= 1:
-    return f'about {hours:.1f} h'
-  return f'about {hours * 60:.0f} min' if hours * 60 >= 1.5 else 'under 2 min'
-
-
-def evaluation_line(step, results):
-  """``eval at N env steps: none 358 ± 50 · medium … (5 episodes each)``."""
-  parts = [f'{name} {np.mean(r):.0f} ± {np.std(r):.0f}' for name, r in results.items() if r]
-  counts = sorted({len(r) for r in results.values()})
-  each = f'{counts[0]} episodes' + (' each' if len(results) > 1 else '') if len(counts) == 1 else (
-      'episodes ' + '/'.join(str(len(r)) for r in results.values()))
-  return f'eval at {step} env steps: ' + ' · '.join(parts) + f' ({each})'
-
-
-def end_of_run(logdir):
-  """The run's closing lines: its logdir, the final and best test return (all sensors), its
-  wall time (the logged windows' sum), and the commands that come next."""
-  rows = logger_lib.records(logdir)
-  tests = [(r['step'], r['test/return_none']) for r in rows if 'test/return_none' in r]
-  tests = tests or [(r['step'], r['test/return']) for r in rows if 'test/return' in r]
-  seconds = sum(r.get('time/wall', 0.0) for r in rows)
-  took = f'{seconds / 60:.0f} min' if seconds >= 90 else f'{seconds:.0f} s'
-  lines = [f'run finished: {logdir}, {took} of logged wall time']
-  if tests:
-    (last_step, last), (best_step, best) = tests[-1], max(tests, key=lambda t: t[1])
-    lines.append(f'test return (all sensors): final {last:.1f} at {last_step} env steps, best '
-                 f'{best:.1f} at {best_step}')
-  lines += [
-      'next:', f'  .venv/bin/tensorboard --logdir {logdir}',
-      f'  make eval LOGDIR={logdir}     # the newest checkpoint, 10 episodes per missing level',
-      f'  make export LOGDIR={logdir}', f'  make plot LOGDIR={logdir}'
-  ]
-  return '\n'.join(lines)
 
 
 def source_commit():
