@@ -276,6 +276,7 @@ class Trainer:
   def run(self):
     """Trains to ``steps``; returns the exit status: 0, or 143 / 130 when SIGTERM / Ctrl-C
     stopped it (after saving a checkpoint; see ``mummi_tf.preemption``)."""
+    self._started = time.perf_counter()
     try:
       with self._stop:
         self._setup()
@@ -339,7 +340,7 @@ class Trainer:
                       f'({self.updates.numpy()} updates); rerun the same command to resume')
       return stop.code
     bar.close()
-    tqdm.tqdm.write(console.end_of_run(self.logdir))
+    tqdm.tqdm.write(console.end_of_run(self.logdir, time.perf_counter() - self._started))
     return 0
 
   def _rounds(self, last, fps, bar, random_policy):
@@ -431,8 +432,8 @@ class Trainer:
       updates += remaining / self._prefill_rate
       env = f' and collection at the prefill\'s {self._prefill_rate:.0f} env steps/s'
     tqdm.tqdm.write(f'updates take {per_update:.2f} s each here: with them{env}, the remaining '
-                    f'{remaining} env steps take at least {console.duration(updates)} (evaluations '
-                    'extra)')
+                    f'{remaining} env steps take at least {console.duration(updates, "")} '
+                    '(evaluations extra)')
 
   def _train_once(self, dataset):
     with self.clock('replay'):

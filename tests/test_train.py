@@ -648,8 +648,8 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
   assert evals == [l for l in evals if ' env steps: none ' in l and l.endswith(' (10 episodes)')
                   ], evals
   assert evals and evals[-1].startswith('eval at 200 env steps: '), lines
-  assert lines[-7].startswith(f'run finished: {tmp_path / "run"}, '), lines[-7:]
-  assert not lines[-7].endswith(' 0 min'), lines[-7]
+  assert lines[-7].startswith(f'run finished: {tmp_path / "run"}; this command took '), lines[-7:]
+  assert ' 0 min' not in lines[-7] and ' 0 s' not in lines[-7], lines[-7]
   assert lines[-6].startswith('test return (all sensors): final ') and lines[-5] == 'next:'
   assert f'make eval LOGDIR={tmp_path / "run"}' in lines[-3]
   for noise in ('I0000', 'E0000', 'oneDNN', 'cuInit', 'Path not found'):

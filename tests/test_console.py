@@ -1,0 +1,17 @@
+"""The run's console lines (mummi_tf/console.py): durations never read '0 min', an evaluation's
+line counts its episodes as a reader would."""
+from mummi_tf import console
+
+
+def test_durations_in_words():
+  assert console.duration(0) == 'about 1 s' and console.duration(14.2) == 'about 14 s'
+  assert console.duration(600) == 'about 10 min' and console.duration(2.5 * 3600) == 'about 2.5 h'
+  assert console.duration(3 * 86400).startswith('about 3 days on this machine: for a first run')
+  assert console.duration(95, '') == '2 min'
+
+
+def test_an_evaluation_line_names_each_level_and_its_episodes():
+  one = console.evaluation_line(3000, {'none': [174.0], 'medium': [161.0], 'high': [177.0]})
+  assert one == 'eval at 3000 env steps: none 174 ± 0 · medium 161 ± 0 · high 177 ± 0 (1 episode each)'
+  alone = console.evaluation_line(10, {'none': [1.0, 3.0]})
+  assert alone == 'eval at 10 env steps: none 2 ± 1 (2 episodes)'
