@@ -87,7 +87,7 @@ sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|walker_stand_small|walker_stand_pl
 table1: install  ## make table1 RUNS=~/runs/table1-walker_stand [STUDY=table1|plain]: docs/results/STUDY/ (episodes CSV, tables, curves) and README's block
 	$(BIN)/python tools/table1.py $(if $(RUNS),--runs $(RUNS)) --out docs/results/$(or $(STUDY),table1) --readme README.md $(ARGS)
 
-toy: install  ## the toy 2-D world of Fig. 1/19/20 (≤ 20 min on a 2-core CPU)
+toy: install  ## the toy 2-D world of Fig. 1/19/20 (≈ 11 min on a 2-core CPU: docs/evidence-tools.md)
 	$(BIN)/python tools/toy_latents.py --out $(or $(OUT),toy_results) $(ARGS)
 
 clean:  ## remove .venv and build files (logdirs stay)
