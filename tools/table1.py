@@ -333,7 +333,8 @@ def plot(task, curves, path, reps=REPS):
         low.append(ci[gin][0, 0])
         high.append(ci[gin][1, 0])
       seeds = len({r['seed'] for r in curves if r['gin'] == gin})
-      line, = ax.plot(np.array(steps) / 1000, mid, label=f'{label(gin)} ({seeds} seeds)')
+      line, = ax.plot(
+          np.array(steps) / 1000, mid, label=f'{label(gin)} ({seeds} seed{"s" * (seeds != 1)})')
       ax.fill_between(np.array(steps) / 1000, low, high, color=line.get_color(), alpha=0.2)
     ax.set_title(f'{task}, {LEVELS[condition]} missing')
     ax.set_xlabel('env steps (k)')
