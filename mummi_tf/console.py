@@ -1,8 +1,32 @@
 """What a run prints besides its progress bar (its console story): a duration in words, one
 line per evaluation, and the closing lines with the commands that come next."""
+import math
+import sys
+import time
+
 import numpy as np
+import tqdm
 
 from mummi_tf import logger as logger_lib
+
+LOG_FILE_REDRAW_S = 60  # a bar written to a file (nohup, a sweep's log) redraws once a minute
+
+
+def progress_bar(**kwargs):
+  """A ``tqdm`` bar that redraws ten times a second on a terminal and once a minute when it
+  writes to a file (stderr under ``nohup … > log``, a sweep trial's log), so logs stay readable."""
+  interactive = kwargs.get('file', sys.stderr).isatty()
+  return tqdm.tqdm(dynamic_ncols=True, mininterval=0.1 if interactive else LOG_FILE_REDRAW_S,
+                   **kwargs)
+
+
+def set_postfix(bar, text):
+  """``bar``'s postfix, redrawn no more often than the bar's own ``mininterval``."""
+  bar.set_postfix_str(text, refresh=False)
+  now = time.monotonic()
+  if now - getattr(bar, 'postfix_drawn', -math.inf) >= bar.mininterval:
+    bar.refresh()
+    bar.postfix_drawn = now
 
 
 def duration(seconds, about='about '):
@@ -26,6 +50,13 @@ def evaluation_line(step, results):
   else:
     each = 'episodes ' + '/'.join(str(len(r)) for r in results.values())
   return f'eval at {step} env steps: ' + ' · '.join(parts) + f' ({each})'
+
+
+def condition_line(name, returns, seconds):
+  """``  missing high: 412 ± 38 (10 episodes), 3 min in`` as an evaluation finishes a level."""
+  n = len(returns)
+  return (f'  missing {name}: {np.mean(returns):.0f} ± {np.std(returns):.0f} ({n} episode'
+          f'{"s" * (n != 1)}), {duration(seconds, "")} in')
 
 
 def end_of_run(logdir, elapsed):

@@ -93,6 +93,9 @@ def recover(logdir, evaluated_at):
       shutil.rmtree(staging)
 
 
+PARALLEL = 5  # env workers per condition unless gin binds Evaluator.parallel
+
+
 @gin.configurable(denylist=['task', 'seed', 'logdir', 'action_repeat'])
 class Evaluator:
   """Owns ``parallel`` environments per condition and runs evaluation episodes with a policy.
@@ -102,7 +105,7 @@ class Evaluator:
   episode per round (an env that finishes early idles on, its next episode dropped), so
   short episodes are not over-represented.
   """
-  def __init__(self, task, seed, logdir=None, action_repeat=1, parallel=5):
+  def __init__(self, task, seed, logdir=None, action_repeat=1, parallel=PARALLEL):
     if int(parallel) < 1:
       raise ValueError(f'Evaluator.parallel must be >= 1, got {parallel!r}')
     self.task, self.seed, self.parallel = task, seed, int(parallel)
@@ -111,8 +114,14 @@ class Evaluator:
     self.action_repeat = action_repeat
     self.envs = {name: [] for name in self.conditions}  # workers started on first need
 
-  def __call__(self, policy, episodes, logger=None, step=0, check=None):
+  @staticmethod
+  def configured_parallel():
+    """``Evaluator.parallel`` as gin binds it (before any evaluator exists)."""
+    return int(gin.get_bindings(Evaluator).get('parallel', PARALLEL))
+
+  def __call__(self, policy, episodes, logger=None, step=0, check=None, progress=None):
     """Runs ``episodes`` episodes per condition; returns ``{name: [returns]}``.
+    ``progress(name, returns)``, when given, hears each condition as it finishes.
 
     Episodes are saved and logged only once every condition has finished, so an
     evaluation cut short (a crash, or ``check`` raising at a lock-step: a stop signal) leaves
@@ -124,6 +133,8 @@ class Evaluator:
       collected[name] = []
       for start in range(0, episodes, len(envs)):
         collected[name] += one_episode_each(policy, envs[:episodes - start], check)
+      if progress is not None:
+        progress(name, [float(ep['reward'].sum()) for ep in collected[name]])
     if logger is not None:
       for name, finished in collected.items():
         self._log(logger, name, finished, step)

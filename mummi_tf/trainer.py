@@ -148,6 +148,7 @@ class Trainer:
     self._timed_windows = 0  # logging windows with updates seen (for the cost estimate)
     self._first_updates, self._loop_start, self._prefill_rate = [], None, None
     self._stop = preemption.StopOnSignal()  # installed while run() runs
+    self._eval_only = False  # evaluate_only() sets it
     self._seed_everything(deterministic)
 
   # ----------------------------------------------------------------------- set-up
@@ -205,7 +206,10 @@ class Trainer:
       start = f'resumed at step {self.step} (no checkpoint yet)'
     else:
       start = 'fresh'
-    workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
+    if self._eval_only:  # --eval_only steps the evaluation's workers, not the training's
+      workers = f'{evaluation.Evaluator.configured_parallel()} eval env workers per missing level'
+    else:
+      workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
     parts = [
         self.task,
         method(),
@@ -313,8 +317,8 @@ class Trainer:
     return meanwhile
 
   def _loop(self):
-    bar = tqdm.tqdm(total=self.steps, initial=min(self.step, self.steps), unit='step',
-                    dynamic_ncols=True, desc=f'{self.task} {method()}')
+    bar = console.progress_bar(total=self.steps, initial=min(self.step, self.steps), unit='step',
+                               desc=f'{self.task} {method()}')
     self.clock.restart()  # the first window starts here, not at set-up
     self.cpu_idle.window()
     fps = logger_lib.Rate()
@@ -449,14 +453,15 @@ class Trainer:
         self._early_estimate(self._first_updates)
     self._stop.check()
 
-  def _evaluate(self, episodes=None, report=True):
+  def _evaluate(self, episodes=None, report=True, progress=None):
     with self.clock('eval'):
       if self._evaluator is None:  # Worker processes kept for the run.
         self._evaluator = evaluation.Evaluator(self.task, self.seed, self.logger.logdir,
                                                action_repeat=self.action_repeat)
       results = self._evaluator(
           self._policy(training=False), episodes or self.eval_episodes, self.logger, self.step,
-          check=self._stop.check)  # a stop signal ends an evaluation at its next agent step
+          check=self._stop.check,  # a stop signal ends an evaluation at its next agent step
+          progress=progress)
       self._openloop_videos()
       self.logger.write(self.step)  # The evaluation is complete once its line is written,
       self._evaluator.commit(self.step)  # then its episodes move into place.
@@ -482,6 +487,7 @@ class Trainer:
     """
     if not checkpoints.candidates(self.logdir / 'checkpoints'):
       raise UsageError(f'no checkpoint in {self.logdir / "checkpoints"} to evaluate')
+    self._eval_only = True
     try:
       self._setup()
       if not self.restored:
@@ -489,7 +495,12 @@ class Trainer:
       # Its own metrics, TensorBoard run and episodes: the training's evaluation at the same
       # step stays what the curves and a resume read.
       self.logger = logger_lib.Logger(self.logdir / EVAL_ONLY)
-      return self._evaluate(episodes, report=False)  # the command prints them
+      started = time.perf_counter()
+
+      def progress(name, returns):
+        tqdm.tqdm.write(console.condition_line(name, returns, time.perf_counter() - started))
+
+      return self._evaluate(episodes, report=False, progress=progress)  # the command prints all
     finally:
       self._close()
 

@@ -1,5 +1,7 @@
 """The run's console lines (mummi_tf/console.py): durations never read '0 min', an evaluation's
 line counts its episodes as a reader would."""
+import io
+
 from mummi_tf import console
 
 
@@ -15,3 +17,15 @@ def test_an_evaluation_line_names_each_level_and_its_episodes():
   assert one == 'eval at 3000 env steps: none 174 ± 0 · medium 161 ± 0 · high 177 ± 0 (1 episode each)'
   alone = console.evaluation_line(10, {'none': [1.0, 3.0]})
   assert alone == 'eval at 10 env steps: none 2 ± 1 (2 episodes)'
+
+
+def test_a_bar_written_to_a_file_redraws_rarely():
+  """`nohup make sweep … > log`: the sweep refreshes its postfix every second; a file gets the
+  bar once a minute, not 3 600 times an hour (a terminal still gets every change)."""
+  log = io.StringIO()
+  bar = console.progress_bar(total=12, file=log, desc='sweep')
+  for i in range(200):
+    console.set_postfix(bar, f'{i} running')
+  draws = log.getvalue().count('\r')
+  assert 1 <= draws <= 3, draws
+  assert bar.mininterval == console.LOG_FILE_REDRAW_S

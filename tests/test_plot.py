@@ -174,10 +174,20 @@ def test_reference_curves_are_drawn_behind_ours(plot, tmp_path, capsys):
   }
   assert set(printed) == {'dreamer', 'DreamerV3 (published)', 'DrQ-v2 (published)'}
   assert 'seeds 10' in printed['DreamerV3 (published)']
-  last = float(printed['DreamerV3 (published)'].split()[-3])
-  assert 700 < last < 1000  # DreamerV3 stands by ~100k env steps (smoothed mean)
+  line = printed['DreamerV3 (published)']
+  logged = float(line.split('last logged')[1].split()[0])
+  smoothed = float(line.split('smoothed curve ends at ')[1].rstrip(')'))
+  assert 700 < smoothed < 1000 and 700 < logged < 1000  # DreamerV3 stands by ~100k env steps
+  assert 'last logged    100.00 ± 0.00' in printed['dreamer']  # our constant run, unsmoothed
   refs = plot.load_reference(['dreamerv3'], ['walker_stand'], 110_000)
   assert all(r.steps[-1] <= 110_000 and r.task == 'walker_stand' for r in refs)
+  # A reference that would start after our last step is named, not dropped silently.
+  short = tmp_path / 'short'
+  _write_jsonl(short / 'metrics.jsonl', [{'step': s, 'test/return': 1.0} for s in (0, 1000)])
+  (short / 'run.json').write_text(json.dumps({'task': 'walker_stand', 'method': 'dreamer'}))
+  assert plot.main(['--logdirs', str(short), '--reference', 'dreamerv3', '--out',
+                    str(tmp_path / 's.png')]) == 0
+  assert 'walker_stand: no DreamerV3 (published) curve drawn' in capsys.readouterr().out
   with pytest.raises(SystemExit):
     plot.main(['--logdirs', str(run), '--reference', 'planet', '--out', str(tmp_path / 'g.png')])
 

@@ -163,7 +163,10 @@ def test_eval_only_and_resume_refusal(mummi_run, capsys):
   out = capsys.readouterr().out
   for level in ('none', 'medium', 'high'):
     assert f'test/return_{level}:' in out
-  assert out.count('(2 episodes)') == 3
+  assert out.count('(2 episodes)') == 6  # each level as it finishes, then the table
+  for level in ('none', 'medium', 'high'):
+    assert f'  missing {level}: ' in out
+  assert '5 eval env workers per missing level' in out and 'env worker ·' not in out
   assert len(replay_lib.episode_files(mummi_run / 'episodes')) == before  # no training
   gin.clear_config()
   assert train.main(args(mummi_run, 'cvrl')) == 2
@@ -457,7 +460,7 @@ assert not loaded, loaded
   assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_evaluate_tool_writes_table(mummi_run, tmp_path):
+def test_evaluate_tool_writes_table(mummi_run, tmp_path, capsys):
   sys.path.insert(0, str(train.REPO / 'tools'))
   try:
     import evaluate
@@ -473,6 +476,9 @@ def test_evaluate_tool_writes_table(mummi_run, tmp_path):
   assert rows[0] == 'task,method,condition,mean,std,episodes'
   assert len(rows) == 4 and all(r.endswith(',2') for r in rows[1:])
   assert evaluate.main(['--logdirs', str(tmp_path), '--out', str(out)]) == 2
+  assert 'not a training logdir (no run.json)' in capsys.readouterr().err
+  assert evaluate.main(['--logdirs', str(tmp_path / 'typo'), '--out', str(out)]) == 2
+  assert capsys.readouterr().err == f'error: no such logdir: {tmp_path / "typo"}\n'
 
 
 def test_toy2d_world_is_usable_by_the_trainer(tmp_path):

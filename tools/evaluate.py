@@ -66,6 +66,10 @@ def main(argv=None):
   parser.add_argument('--episodes', type=int, default=10, help='per condition and logdir')
   parser.add_argument('--out', type=pathlib.Path, default=pathlib.Path('table'))
   args = parser.parse_args(argv)
+  absent = [str(d) for d in args.logdirs if not d.is_dir()]
+  if absent:
+    print(f'error: no such logdir: {", ".join(absent)}', file=sys.stderr)
+    return 2
   missing = [str(d) for d in args.logdirs if not (d / 'run.json').exists()]
   if missing:
     print(f'error: not a training logdir (no run.json): {", ".join(missing)}', file=sys.stderr)

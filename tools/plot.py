@@ -232,6 +232,22 @@ def aggregate(runs, weight=0.9, points=100):
   return curves
 
 
+def last_measured(runs):
+  """{(task, method): (mean, std)} of each run's last logged value, unsmoothed."""
+  groups = collections.defaultdict(list)
+  for run in runs:
+    groups[(run.task, run.method)].append(float(run.values[-1]))
+  return {key: (np.mean(values), np.std(values)) for key, values in groups.items()}
+
+
+def missing_references(names, tasks, runs):
+  """``(label, task)`` of each requested reference that has no curve drawn (its task is
+  not published, or it begins after our last step)."""
+  drawn = {(r.method, r.task) for r in runs if r.source == 'reference'}
+  return [(REFERENCE_LABELS.get(name, name), task) for name in names for task in tasks
+          if (REFERENCE_LABELS.get(name, name), task) not in drawn]
+
+
 def plot(curves, out, metric, cols=None):
   """One panel per task; returns the path written."""
   import matplotlib
@@ -298,13 +314,19 @@ def main(argv=None):
   if args.reference:
     if args.metric not in ('test/return', 'train/return'):
       parser.error('--reference curves are episode returns; use --metric test/return')
-    runs += load_reference(args.reference, sorted({r.task for r in runs}),
-                           1.1 * max(int(r.steps[-1]) for r in runs))
+    tasks, horizon = sorted({r.task for r in runs}), 1.1 * max(int(r.steps[-1]) for r in runs)
+    runs += load_reference(args.reference, tasks, horizon)
+    for label, task in missing_references(args.reference, tasks, runs):
+      print(f'{task}: no {label} curve drawn (none published, or fewer than two points up to '
+            f'{horizon:.0f} env steps, our range)')
   curves = aggregate(runs, args.smoothing)
   path = plot(curves, args.out, args.metric)
+  last = last_measured(runs)
   for (task, method), (grid, mean, std, n) in sorted(curves.items()):
+    raw, spread = last[(task, method)]
     print(f'{task:24s} {method:28s} seeds {n}  last step {int(grid[-1]):>9d}  '
-          f'{args.metric} {mean[-1]:9.2f} ± {std[-1]:.2f}')
+          f'{args.metric} last logged {raw:9.2f} ± {spread:.2f}  (smoothed curve ends at '
+          f'{mean[-1]:.2f})')
   print(f'wrote {path}')
   return 0
 

@@ -40,6 +40,7 @@ import sys
 
 import tqdm
 
+from mummi_tf import console
 from mummi_tf import sweep as sweep_lib
 
 TOOLS = pathlib.Path(__file__).resolve().parent
@@ -210,7 +211,7 @@ class Driver:
         num_cpus=args.cpus_per_run, num_gpus=args.gpus_per_run, max_retries=0)
     self.env = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
     self.jobs = {}  # Ray object ref -> ('train' | 'eval', TrialState)
-    self.bar = tqdm.tqdm(total=len(states), desc='sweep', unit='trial', dynamic_ncols=True)
+    self.bar = console.progress_bar(total=len(states), desc='sweep', unit='trial')
 
   def run(self):
     self._show()
@@ -270,7 +271,7 @@ class Driver:
       state.refresh()
       self._print(state)
     counts = collections.Counter(s.state for s in self.states)
-    self.bar.set_postfix_str(', '.join(f'{n} {k}' for k, n in counts.items()))
+    console.set_postfix(self.bar, ', '.join(f'{n} {k}' for k, n in counts.items()))
 
 
 # ------------------------------------------------------------------------- the report
