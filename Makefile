@@ -45,7 +45,7 @@ $(STAMP): setup.cfg pyproject.toml tools/install_system_deps.sh tools/install_ro
 	touch $@
 
 train: install  ## make train TASK=walker_stand GIN="mummi quick" STEPS=... BINDINGS="a=1 b=2"
-	$(BIN)/python -m mummi_tf.train $(TRAIN_ARGS) $(ARGS)
+	$(BIN)/python -m mummi_tf.cli.train $(TRAIN_ARGS) $(ARGS)
 
 # Set on the command line (or in the environment), not by the defaults above.
 given = $(filter-out default file,$(origin $(1)))
@@ -55,10 +55,10 @@ EVAL_ARGS = --logdir $(LOGDIR) $(if $(call given,TASK),--task $(TASK)) \
 	$(foreach b,$(BINDINGS),--gin_binding '$(b)')
 
 eval: install  ## make eval LOGDIR=...: the newest checkpoint at every missing rate (the run's own task and config)
-	$(BIN)/python -m mummi_tf.train $(EVAL_ARGS) --eval_only $(ARGS)
+	$(BIN)/python -m mummi_tf.cli.train $(EVAL_ARGS) --eval_only $(ARGS)
 
 export: install  ## make export LOGDIR=... [OUT=...] [TFLITE=int8|float16|none] [FORCE=1]: the SavedModel (and policy.tflite, without MPC)
-	$(BIN)/python tools/export_savedmodel.py --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) \
+	$(BIN)/python -m mummi_tf.cli.export --logdir $(LOGDIR) $(if $(OUT),--out $(OUT)) \
 	  $(if $(TFLITE),--no_mpc --tflite $(TFLITE)) $(if $(FORCE),--force) $(ARGS)
 
 test: install  ## the test suite in WORKERS processes (make test ARGS="-k train" for a part, WORKERS=0 in this one)
@@ -72,7 +72,7 @@ bench: install  ## writes bench/results.json and bench/results.md
 	$(BIN)/python -m bench $(ARGS)
 
 plot: install  ## make plot [LOGDIR=... | LOGDIRS="logdir/a logdir/b"] [UPSTREAM="..."] [REFERENCE="dreamerv3 drqv2"] OUT=curves.png (default: every run under logdir/)
-	$(BIN)/python tools/plot.py --logdirs $(or $(LOGDIRS),$(if $(call given,LOGDIR),$(LOGDIR),logdir)) \
+	$(BIN)/python -m mummi_tf.cli.plot --logdirs $(or $(LOGDIRS),$(if $(call given,LOGDIR),$(LOGDIR),logdir)) \
 	  $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(REFERENCE),--reference $(REFERENCE)) \
 	  --out $(or $(OUT),curves.png) $(ARGS)
 
@@ -81,14 +81,14 @@ $(RAY_STAMP): $(STAMP)
 	touch $@
 
 sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|walker_stand_small|walker_stand_plain_small|table1|table2 OUT=DIR [BINDINGS=...] [ARGS="--gpus_per_run 1"]: runs on Ray, then OUT/table.md, OUT/curves.png
-	$(BIN)/python tools/sweep.py --grid $(GRID) --out $(or $(OUT),logdir/sweeps/$(GRID)) \
+	$(BIN)/python -m mummi_tf.cli.sweep --grid $(GRID) --out $(or $(OUT),logdir/sweeps/$(GRID)) \
 	  $(foreach b,$(BINDINGS),--gin_binding '$(b)') $(ARGS)
 
 table1: install  ## make table1 RUNS=~/runs/table1-walker_stand [STUDY=table1|plain]: docs/results/STUDY/ (episodes CSV, tables, curves) and README's block
-	$(BIN)/python tools/table1.py $(if $(RUNS),--runs $(RUNS)) --out docs/results/$(or $(STUDY),table1) --readme README.md $(ARGS)
+	$(BIN)/python -m mummi_tf.cli.table1 $(if $(RUNS),--runs $(RUNS)) --out docs/results/$(or $(STUDY),table1) --readme README.md $(ARGS)
 
 toy: install  ## the toy 2-D world of Fig. 1/19/20 (≈ 11 min on a 2-core CPU: docs/evidence-tools.md)
-	$(BIN)/python tools/toy_latents.py --out $(or $(OUT),toy_results) $(ARGS)
+	$(BIN)/python -m mummi_tf.cli.toy_latents --out $(or $(OUT),toy_results) $(ARGS)
 
 clean:  ## remove .venv and build files (logdirs stay)
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -8,7 +8,7 @@
   (TF's thread pool), the faster of the two per repeat, each repeat interleaved with the
   step's so that the machine's load hits both alike;
 * ``export/tflite_int8``: the step of ``policy.tflite`` with int8 (dynamic-range) weights
-  (``mummi_tf.export_tflite``), with its action error against the float32 SavedModel;
+  (``mummi_tf.run.export_tflite``), with its action error against the float32 SavedModel;
 * ``export/tflite_float32``: the float32 ``policy.tflite`` against the same floor.
 """
 import json
@@ -151,7 +151,7 @@ def _savedmodel_stepper(model, inputs):
 
 def _tflite_stepper(path, inputs):
   """A batch-1 call of ``policy.tflite``'s ``step`` signature feeding its state back."""
-  from mummi_tf import export_tflite
+  from mummi_tf.run import export_tflite
   initial_state, step = export_tflite.signature_runners(path)
   state = [initial_state(batch_size=np.array(1, np.int32))]
 
@@ -166,7 +166,7 @@ def action_error(model, path, steps=ERROR_STEPS):
   ``steps`` random batch-1 inputs: (one step from the SavedModel's state, closed loop
   with each model on its own state), and the SavedModel's max |action|."""
   import tensorflow as tf
-  from mummi_tf import export_tflite
+  from mummi_tf.run import export_tflite
   initial_state, step = export_tflite.signature_runners(path)
   ref_state = _states(model.signatures['initial_state'](batch_size=tf.constant(1)))
   state = initial_state(batch_size=np.array(1, np.int32))
@@ -186,7 +186,7 @@ def action_error(model, path, steps=ERROR_STEPS):
 def floor_figures(model, path, calls, repeats, dims):
   """``export/weight_floor``, ``export/tflite_int8`` and ``export/tflite_float32`` of the
   MPC-free SavedModel at ``path`` (the .tflite files are written beside it)."""
-  from mummi_tf import export_tflite
+  from mummi_tf.run import export_tflite
   nbytes = weight_bytes(model)
   inputs = _flat_inputs(np.random.default_rng(0))
   fns = {'savedmodel': _savedmodel_stepper(model, inputs)}
@@ -250,7 +250,7 @@ def figures(repeats, calls, tiny):
   the one without MPC, ``floor_figures``."""
   import gin
   import tensorflow as tf
-  from mummi_tf import export
+  from mummi_tf.run import export
   out = {}
   with tempfile.TemporaryDirectory() as tmp:
     logdir = pathlib.Path(tmp) / 'logdir'
@@ -275,7 +275,7 @@ def figures(repeats, calls, tiny):
       dims = 'tiny dims (smoke)' if tiny else 'paper dims (h 200, s^c 30, s^f 1024)'
       out[name] = report.figure(
           name, samples, UNIT, goal=None if mpc else GOAL,
-          notes=f'tf.saved_model.load of mummi_tf.export (untrained MuMMI agent, {dims}, '
+          notes=f'tf.saved_model.load of mummi_tf.run.export (untrained MuMMI agent, {dims}, '
           f'rgb + depth + touch), batch 1, {"with" if mpc else "without"} latent-guided '
           'MPC, one step = encoders + PoE + MSSM filter + actor'
           f'{" + MPC imagination and its gradient" if mpc else ""}; each repeat the '

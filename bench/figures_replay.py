@@ -48,7 +48,7 @@ def _rss():
 
 def fill_once(capacity_episodes, length, seed):
   """RSS growth per step held of one Replay given 2x its capacity (call in a fresh process)."""
-  from mummi_tf import replay as replay_lib
+  from mummi_tf.run import replay as replay_lib
   capacity = capacity_episodes * length
   with tempfile.TemporaryDirectory() as tmp:
     replay_lib.save_episode(pathlib.Path(tmp) / 'warmup', episode(length, 10**6 + seed))
@@ -90,7 +90,7 @@ def ram(capacity_episodes, length, repeats, timeout):
 
 def sampling(batch, length, seconds, repeats, consumed, consumed_note):
   """Sequences/s of Replay.sample and of Replay.dataset (tf.data), repeats interleaved."""
-  from mummi_tf import replay as replay_lib
+  from mummi_tf.run import replay as replay_lib
   with tempfile.TemporaryDirectory() as tmp:
     replay = replay_lib.Replay(pathlib.Path(tmp) / 'episodes', seed=0)
     for i in range(8):

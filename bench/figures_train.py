@@ -1,5 +1,5 @@
 """Figure 7: end-to-end training throughput, env steps per second, from `metrics.jsonl`'s
-`fps` of a short `python -m mummi_tf.train` run at quick dims and at paper dims, with where
+`fps` of a short `python -m mummi_tf.cli.train` run at quick dims and at paper dims, with where
 each window's wall time went (the trainer's `time/*` split) and each core's idle fraction
 (`cpu_idle/*`)."""
 import json
@@ -9,7 +9,7 @@ import tempfile
 
 from bench import report
 from bench import runner
-from mummi_tf import timing
+from mummi_tf.run import timing
 
 UNIT = 'env steps/s'
 SPLIT = timing.SECTIONS + ('other',)  # metrics.jsonl's time/<name>
@@ -28,7 +28,7 @@ def run(label, task, gin_files, schedule, windows, timeout, extra=()):
   ] + list(extra)
   name = f'train/{label}'
   with tempfile.TemporaryDirectory() as tmp:
-    args = ['-m', 'mummi_tf.train', '--task', task, '--logdir', pathlib.Path(tmp) / 'run']
+    args = ['-m', 'mummi_tf.cli.train', '--task', task, '--logdir', pathlib.Path(tmp) / 'run']
     for f in gin_files:
       args += ['--gin_file', f]
     for b in bindings:

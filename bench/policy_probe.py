@@ -6,7 +6,7 @@ for), the policy state fed back. Five agents of one configuration: with latent-g
 with MPC at half its horizon (what a shorter one would save), without MPC
 (`ActorCritic.mpc`, `ActorCritic.mpc_horizon`), all three in the graph, and with MPC with the
 action XLA-compiled (`Agent.jit_policy`: actor + MPC), their calls interleaved per repeat. The
-configuration is a real run's (`mummi_tf.train.configure`: the task family's gin file, then
+configuration is a real run's (`mummi_tf.cli.train.configure`: the task family's gin file, then
 the `--gin_file`s and `--gin_binding`s), so the precision ('auto': mixed_bfloat16 on a CPU)
 and the sizes are too.
 
@@ -33,7 +33,7 @@ TASK = 'walker_stand'  # the spec of update_probe.obs_spec (rgb, depth, touch (2
 
 def configure(gin_files, bindings, mpc):
   """The trainer's gin configuration of `gin_files` and `bindings`, with MPC on or off."""
-  from mummi_tf import train
+  from mummi_tf.cli import train
   args = ['--task', TASK, '--logdir', '/nonexistent/policy_probe']
   for name in gin_files:
     args += ['--gin_file', name]
@@ -44,8 +44,8 @@ def configure(gin_files, bindings, mpc):
 
 def build_agent(gin_files, bindings, mpc):
   """A fresh untrained Agent of the configuration; (agent, precision policy name)."""
-  from mummi_tf import agent as agent_lib
-  from mummi_tf import precision
+  from mummi_tf.model import agent as agent_lib
+  from mummi_tf.model import precision
   configure(gin_files, bindings, mpc)
   name = precision.set_policy()
   return agent_lib.Agent(update_probe.obs_spec(), update_probe.action_spec()), name
@@ -101,7 +101,7 @@ def bound(name, default_of=None):
 
 def describe():
   """Sizes and env options of the current configuration (for the figure's notes)."""
-  from mummi_tf import world_model
+  from mummi_tf.model import world_model
   sizes = {
       k: bound(f'WorldModel.{k}', world_model.WorldModel)
       for k in ('deter', 'stoch', 'fused', 'cnn_depth')

@@ -22,10 +22,10 @@ import tensorflow as tf
 from bench import flops
 from bench import runner
 from bench import update_probe
-from mummi_tf import fusion as fusion_lib
-from mummi_tf import methods as methods_lib
-from mummi_tf import mssm as mssm_lib
-from mummi_tf import objectives
+from mummi_tf.model import fusion as fusion_lib
+from mummi_tf.model import methods as methods_lib
+from mummi_tf.model import mssm as mssm_lib
+from mummi_tf.model import objectives
 
 PEAK_DTYPES = ('float32', 'bfloat16')
 

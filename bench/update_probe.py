@@ -13,7 +13,6 @@ Prints `RESULT {"first_s": ..., "times": [...], "params": ...}`: the first call 
 excluded from `times`), then `repeats` timed calls after `warmup` untimed ones.
 """
 import argparse
-import pathlib
 import time
 
 import dm_env
@@ -21,8 +20,9 @@ import gin
 import numpy as np
 
 from bench import runner
+from mummi_tf import gin_files
 
-GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / 'gin'
+GIN_DIR = gin_files.GIN_DIR
 ACTION_SIZE = 6
 IMAGES = {'rgb': (64, 64, 3), 'depth': (64, 64, 1)}
 VECTORS = {'touch': (2,)}
@@ -67,7 +67,7 @@ def random_batch(batch, length, seed=0):
 def configure(method, tiny=False, bindings=(), gin_files=()):
   """gin/<method>.gin, then `gin_files` (names in gin/), gin/tiny.gin (if asked) and
   `bindings`."""
-  from mummi_tf import agent  # noqa: F401  (registers the configurables)
+  from mummi_tf.model import agent  # noqa: F401  (registers the configurables)
   gin.clear_config()
   files = [f'{method}.gin'] + [f'{name}.gin' for name in gin_files] + (['tiny.gin'] if tiny else [])
   gin.parse_config_files_and_bindings([str(GIN_DIR / f) for f in files], list(bindings))
@@ -75,8 +75,8 @@ def configure(method, tiny=False, bindings=(), gin_files=()):
 
 def build_agent(method, policy='float32', tiny=False, bindings=(), gin_files=()):
   """A fresh untrained Agent of `method` (then `gin_files`) under the Keras policy `policy`."""
-  from mummi_tf import agent as agent_lib
-  from mummi_tf import precision
+  from mummi_tf.model import agent as agent_lib
+  from mummi_tf.model import precision
   configure(method, tiny, bindings, gin_files)
   name = precision.set_policy(policy)
   return agent_lib.Agent(obs_spec(), action_spec()), name
@@ -86,7 +86,7 @@ def time_updates(method, policy, jit, batch, length, warmup, repeats, tiny=False
                  threads=None, gin_files=()):
   """Times ``Agent.train``; ``threads``: (intra_op, inter_op) pools set first (None: TF's)."""
   import tensorflow as tf
-  from mummi_tf import precision
+  from mummi_tf.model import precision
   if threads:
     precision.set_threads(*threads)
   agent, policy_name = build_agent(method, policy, tiny, bindings, gin_files)

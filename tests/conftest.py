@@ -1,7 +1,6 @@
 """Every test starts from one seed, an empty gin config and the float32 Keras policy;
-``load_tool`` imports a script of ``tools/`` (not a package) as a module."""
-import importlib.util
-import pathlib
+``load_tool('plot')`` is the command module ``mummi_tf.cli.plot``."""
+import importlib
 import random
 import sys
 
@@ -26,13 +25,5 @@ def _reset_global_config():
 
 @pytest.fixture(scope='session')
 def load_tool():
-  """``load_tool('plot')`` -> the module of ``tools/plot.py``."""
-  tools = pathlib.Path(__file__).resolve().parents[1] / 'tools'
-
-  def load(name):
-    spec = importlib.util.spec_from_file_location(f'{name}_tool', tools / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-  return load
+  """``load_tool('plot')`` -> the command module ``mummi_tf.cli.plot``."""
+  return lambda name: importlib.import_module(f'mummi_tf.cli.{name}')

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mummi_tf import agent as agent_lib
+from mummi_tf.model import agent as agent_lib
 
 ACTION_SIZE = 2
 OBS_SPEC = {
@@ -231,7 +231,7 @@ def test_recurrent_state_and_heads_compute_in_float32_under_mixed_bfloat16():
 
 def test_mpc_shift_is_zero_without_a_step_and_grows_with_it():
   """diagnostics.behaviour's mpc_shift: how far one MPC ascent step moves the action."""
-  from mummi_tf import diagnostics
+  from mummi_tf.model import diagnostics
   batch = make_batch(2, 4)
   shifts = []
   for lr in (0.0, 0.01, 1.0):
@@ -245,7 +245,7 @@ def test_mpc_shift_is_zero_without_a_step_and_grows_with_it():
 
 def test_openloop_video_layout_truth_model_error():
   """agent/openl: observed on top, model in the middle, difference (grey = 0) below."""
-  from mummi_tf import diagnostics
+  from mummi_tf.model import diagnostics
   bind_tiny(**{'WorldModel.method': 'dreamer'})
   agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
   batch = make_batch(2, 4)

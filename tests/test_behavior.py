@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from mummi_tf import behavior
+from mummi_tf.model import behavior
 
 tfd = tfp.distributions
 

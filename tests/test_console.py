@@ -1,8 +1,8 @@
-"""The run's console lines (mummi_tf/console.py): durations never read '0 min', an evaluation's
+"""The run's console lines (mummi_tf/run/console.py): durations never read '0 min', an evaluation's
 line counts its episodes as a reader would."""
 import io
 
-from mummi_tf import console
+from mummi_tf.run import console
 
 
 def test_durations_in_words():

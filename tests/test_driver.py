@@ -7,7 +7,7 @@ import signal
 import numpy as np
 import pytest
 
-from mummi_tf import driver as driver_lib
+from mummi_tf.run import driver as driver_lib
 from mummi_tf import envs as envs_lib
 from mummi_tf.envs.worker import WorkerDied
 
@@ -89,7 +89,7 @@ def test_a_restarted_worker_does_not_replay_the_first_episodes():
 
 def test_one_episode_each_takes_every_envs_first_episode_however_short():
   """A short episode's env idles on; its second episode is not counted in its place."""
-  from mummi_tf import evaluation
+  from mummi_tf.run import evaluation
   long_env = make_env(5)
   short_env = envs_lib.make(TASK, seed=6, time_limit=LIMIT // 2, missing='none')
   try:
@@ -103,7 +103,7 @@ def test_one_episode_each_takes_every_envs_first_episode_however_short():
 
 def test_the_evaluator_runs_a_conditions_episodes_side_by_side_on_distinct_seeds():
   import gin
-  from mummi_tf import evaluation
+  from mummi_tf.run import evaluation
   with gin.unlock_config():
     gin.bind_parameter('mummi_tf.envs.make.time_limit', LIMIT)
     gin.bind_parameter('mummi_tf.evaluation.conditions.levels', ('none', 'high'))
@@ -119,7 +119,7 @@ def test_the_evaluator_runs_a_conditions_episodes_side_by_side_on_distinct_seeds
 
 
 def test_action_stats_measure_saturation_and_sign_flips_after_the_first_row():
-  from mummi_tf import evaluation
+  from mummi_tf.run import evaluation
   action = np.array(
       [
           [0.0, 0.0],  # the row before the first step: not an action taken

@@ -14,9 +14,10 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from mummi_tf import agent as agent_lib
-from mummi_tf import export
-from mummi_tf import export_tflite
+from mummi_tf.model import agent as agent_lib
+from mummi_tf.cli import export as export_cli
+from mummi_tf.run import export
+from mummi_tf.run import export_tflite
 from test_agent import ACTION_SIZE, ACTION_SPEC, OBS_SPEC, bind_tiny, make_obs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ STEP = 1234
 
 
 def write_logdir(logdir, agent):
-  """The layout mummi_tf.trainer writes: checkpoints/, config.gin, run.json."""
+  """The layout mummi_tf.run.trainer writes: checkpoints/, config.gin, run.json."""
   ckpt = tf.train.Checkpoint(agent=agent, updates=tf.Variable(0, tf.int64))
   tf.train.CheckpointManager(ckpt, logdir / 'checkpoints', 3).save(checkpoint_number=STEP)
   (logdir / 'config.gin').write_text(gin.config_str())
@@ -76,7 +77,7 @@ def exported(tmp_path_factory):
     actions.append(action.numpy())
   gin.clear_config()
   out = root / 'policy'
-  assert export.main(['--logdir', str(logdir), '--out', str(out)]) == 0
+  assert export_cli.main(['--logdir', str(logdir), '--out', str(out)]) == 0
   gin.clear_config()
   return logdir, out, np.stack(actions)
 
@@ -224,11 +225,11 @@ def test_usage_errors_and_force(exported, tmp_path, capsys):
   shutil.copytree(shared, out)
   empty = tmp_path / 'empty'
   (empty / 'checkpoints').mkdir(parents=True)
-  assert export.main(['--logdir', str(empty), '--out', str(tmp_path / 'x')]) == 2
+  assert export_cli.main(['--logdir', str(empty), '--out', str(tmp_path / 'x')]) == 2
   assert 'no checkpoint' in capsys.readouterr().err
   assert not (tmp_path / 'x').exists()
   before = (out / 'saved_model.pb').stat().st_mtime_ns
-  assert export.main(['--logdir', str(logdir), '--out', str(out)]) == 2
+  assert export_cli.main(['--logdir', str(logdir), '--out', str(out)]) == 2
   assert '--force' in capsys.readouterr().err
   assert (out / 'saved_model.pb').stat().st_mtime_ns == before
   # A checkpoint of other sizes than config.gin says: one clear line, exit 2.
@@ -236,11 +237,11 @@ def test_usage_errors_and_force(exported, tmp_path, capsys):
   shutil.copytree(logdir, other)
   config = (other / 'config.gin').read_text()
   (other / 'config.gin').write_text(config.replace('WorldModel.deter = 8', 'WorldModel.deter = 16'))
-  assert export.main(['--logdir', str(other), '--out', str(tmp_path / 'y')]) == 2
+  assert export_cli.main(['--logdir', str(other), '--out', str(tmp_path / 'y')]) == 2
   assert 'does not match' in capsys.readouterr().err
   assert not (tmp_path / 'y').exists()
   # --force replaces it; here with the stochastic, MPC-free variant.
-  assert export.main([
+  assert export_cli.main([
       '--logdir', str(logdir), '--out',
       str(out), '--force', '--no_mpc', '--stochastic'
   ]) == 0
@@ -393,7 +394,7 @@ def tflite_exported(tmp_path_factory):
   write_logdir(logdir, agent)
   gin.clear_config()
   out = root / 'policy'
-  code = export.main(['--logdir', str(logdir), '--out', str(out), '--no_mpc', '--tflite'])
+  code = export_cli.main(['--logdir', str(logdir), '--out', str(out), '--no_mpc', '--tflite'])
   gin.clear_config()
   assert code == 0
   return logdir, out
@@ -480,10 +481,10 @@ def test_tflite_usage_errors(exported, tmp_path, capsys):
   """A bad --tflite value or a policy with MPC: one error line, exit 2, nothing written."""
   logdir, _, _ = exported
   out = tmp_path / 'policy'
-  assert export.main(['--logdir', str(logdir), '--out', str(out), '--tflite', 'int4']) == 2
+  assert export_cli.main(['--logdir', str(logdir), '--out', str(out), '--tflite', 'int4']) == 2
   err = capsys.readouterr().err
   assert err.count('\n') == 1 and '--tflite must be one of int8, float16, none' in err
-  assert export.main(['--logdir', str(logdir), '--out', str(out), '--tflite', 'float16']) == 2
+  assert export_cli.main(['--logdir', str(logdir), '--out', str(out), '--tflite', 'float16']) == 2
   gin.clear_config()
   err = capsys.readouterr().err
   assert err.count('\n') == 1 and 'needs the policy without MPC (--no_mpc' in err

@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from mummi_tf import driver as driver_lib
+from mummi_tf.run import driver as driver_lib
 from mummi_tf import envs
-from mummi_tf import train
+from mummi_tf.cli import train
 
 TASK = 'toy2d_x_y'
 

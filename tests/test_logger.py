@@ -3,7 +3,7 @@ import json
 import numpy as np
 from tensorboard.backend.event_processing import event_accumulator
 
-from mummi_tf import logger as logger_lib
+from mummi_tf.run import logger as logger_lib
 
 
 def test_scalars_are_averaged_and_written_to_jsonl_and_tensorboard(tmp_path):

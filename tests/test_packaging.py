@@ -1,4 +1,5 @@
-"""A regular (non-editable) install carries the gin configs and finds them."""
+"""A regular (non-editable) install carries the gin configs, finds them, and installs the
+commands as console scripts."""
 import os
 import pathlib
 import site
@@ -29,13 +30,18 @@ def test_a_wheel_install_finds_its_gin_configs(tmp_path):
       str(python), 'install', '-q', '--no-deps',
       str(next(wheels.glob('*.whl')))
   ], check=True, timeout=600)
-  check = ('import mummi_tf, pathlib; from mummi_tf import train; '
+  check = ('import mummi_tf, pathlib; from mummi_tf import gin_files; '
            'assert "site-packages" in mummi_tf.__file__, mummi_tf.__file__; '
-           'print(mummi_tf.GIN_DIR); print(train.resolve_gin_file("mummi"))')
+           'print(gin_files.GIN_DIR); print(gin_files.resolve("mummi"))')
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   result = subprocess.run([str(python), '-c', check], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   gin_dir, mummi = result.stdout.split()
-  assert gin_dir == str(venv / 'share' / 'mummi_tf' / 'gin')
+  assert gin_dir.startswith(target.stdout.strip()) and gin_dir.endswith('mummi_tf/configs')
   assert pathlib.Path(mummi).read_text() == (ROOT / 'gin' / 'mummi.gin').read_text()
+  # The commands are console scripts of the install (setup.cfg's entry points).
+  for script, usage in (('mummi-train', 'mummi_tf.cli.train'), ('mummi-table1', 'table1')):
+    shown = subprocess.run([str(venv / 'bin' / script), '--help'], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0 and 'usage:' in shown.stdout and usage in shown.stdout, shown

@@ -1,4 +1,4 @@
-"""tools/plot.py: learning curves from our logdirs and upstream Dreamer logdirs."""
+"""mummi_tf/cli/plot.py: learning curves from our logdirs and upstream Dreamer logdirs."""
 import json
 
 import numpy as np
@@ -62,7 +62,7 @@ def test_reads_upstream_jsonl_and_event_files_and_draws(plot, tmp_path, capsys):
   # A TF1-style event file (simple_value) under DreamerV2's name eval_return.
   up_v1 = tmp_path / 'upstream_v1' / 'dmc_cup_catch' / 'dreamer_v1' / '0'
   _write_events(up_v1, 'eval_return', steps, steps / 500, tf1=True)
-  # Ours: mummi_tf.logger lines (many scalars, test/return only on some lines).
+  # Ours: mummi_tf.run.logger lines (many scalars, test/return only on some lines).
   ours = tmp_path / 'ours' / 'walker_walk' / 'mummi' / '0'
   _write_jsonl(ours / 'metrics.jsonl', [{
       'step': int(s),
@@ -98,7 +98,9 @@ def test_reads_upstream_jsonl_and_event_files_and_draws(plot, tmp_path, capsys):
   assert ('cup_catch', 'dreamer_v1') in lines
   # Last smoothed mean of the two upstream seeds: EMA of s/1000 and s/1000 + 10.
   expected = plot.smooth(steps / 1000 + 5.0)[-1]
-  assert f'{expected:9.2f}' in lines[('walker_walk', 'dreamer')]
+  assert f'(smoothed curve ends at {expected:.2f})' in lines[('walker_walk', 'dreamer')]
+  # Beside it, the last value each seed logged, unsmoothed: s/1000 and s/1000 + 10 at 100k.
+  assert 'last logged    105.00 ± 5.00' in lines[('walker_walk', 'dreamer')]
 
 
 def test_bad_input_gets_one_clear_line(plot, tmp_path, capsys):
@@ -185,8 +187,11 @@ def test_reference_curves_are_drawn_behind_ours(plot, tmp_path, capsys):
   short = tmp_path / 'short'
   _write_jsonl(short / 'metrics.jsonl', [{'step': s, 'test/return': 1.0} for s in (0, 1000)])
   (short / 'run.json').write_text(json.dumps({'task': 'walker_stand', 'method': 'dreamer'}))
-  assert plot.main(['--logdirs', str(short), '--reference', 'dreamerv3', '--out',
-                    str(tmp_path / 's.png')]) == 0
+  assert plot.main([
+      '--logdirs',
+      str(short), '--reference', 'dreamerv3', '--out',
+      str(tmp_path / 's.png')
+  ]) == 0
   assert 'walker_stand: no DreamerV3 (published) curve drawn' in capsys.readouterr().out
   with pytest.raises(SystemExit):
     plot.main(['--logdirs', str(run), '--reference', 'planet', '--out', str(tmp_path / 'g.png')])
@@ -228,7 +233,7 @@ def _write_upstream_logdir(logdir, steps):
 def test_our_logs_line_up_with_upstreams_real_format(plot, tmp_path, capsys):
   """One TensorBoard chart per quantity and the same x and length units as upstream."""
   from tensorboard.backend.event_processing import event_accumulator
-  from mummi_tf import logger as logger_lib
+  from mummi_tf.run import logger as logger_lib
   steps = np.arange(10_000, 60_001, 10_000)
   upstream = tmp_path / 'upstream' / 'dmc_walker_walk' / 'dreamer' / '0'
   _write_upstream_logdir(upstream, steps)

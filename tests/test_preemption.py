@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mummi_tf import preemption
+from mummi_tf.run import preemption
 
 
 def _send(signum):

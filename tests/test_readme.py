@@ -1,5 +1,6 @@
 """The commands of the README and of docs/*.md are copy-pasteable: every `make` line resolves to a train/eval/export
 command whose flags and gin files exist, and every tool line (run with the venv's python, as written) names flags the tool has."""
+import configparser
 import pathlib
 import re
 import shlex
@@ -8,7 +9,8 @@ import sys
 
 import pytest
 
-from mummi_tf import train
+from mummi_tf import gin_files
+from mummi_tf.cli import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -26,7 +28,10 @@ def readme_commands():
 
 
 MAKE = [l for l in readme_commands() if l.startswith('make ')]
-TOOLS = [l for l in readme_commands() if l.startswith('.venv/bin/python tools/')]
+TOOLS = [
+    l for l in readme_commands()
+    if l.startswith('.venv/bin/python tools/') or l.startswith('.venv/bin/mummi-')
+]
 
 
 def test_the_readme_is_a_front_page():
@@ -49,21 +54,32 @@ def test_make_lines_resolve_to_valid_commands(line):
                           capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr
   for command in result.stdout.splitlines():
-    if '-m mummi_tf.train' in command:
-      args = train.parse_args(shlex.split(command.split('-m mummi_tf.train', 1)[1]))
-      args.gin_file = [str(train.resolve_gin_file(name)) for name in args.gin_file]
+    if '-m mummi_tf.cli.train' in command:
+      args = train.parse_args(shlex.split(command.split('-m mummi_tf.cli.train', 1)[1]))
+      args.gin_file = [str(gin_files.resolve(name)) for name in args.gin_file]
       if args.task:
         assert train.envs_lib.canonical_task(args.task) in train.envs_lib.TASKS, args.task
       for binding in args.gin_binding:
         assert re.fullmatch(r'[\w.]+ ?= ?.+', binding), binding
 
 
+def console_scripts():
+  """{script name: module} of setup.cfg's entry points (what ``.venv/bin/mummi-*`` runs)."""
+  config = configparser.ConfigParser()
+  config.read(ROOT / 'setup.cfg')
+  lines = config['options.entry_points']['console_scripts'].strip().splitlines()
+  return {l.split('=')[0].strip(): l.split('=')[1].split(':')[0].strip() for l in lines}
+
+
 @pytest.mark.parametrize('line', TOOLS)
 def test_tool_lines_name_flags_the_tool_has(line):
   words = shlex.split(line)
-  tool = ROOT / words[1]
-  result = subprocess.run([sys.executable, str(tool), '--help'], cwd=ROOT, capture_output=True,
+  if words[0].startswith('.venv/bin/mummi-'):  # the module the console script runs
+    command = ['-m', console_scripts()[words[0].split('/')[-1]]]
+  else:
+    command = [str(ROOT / words[1])]
+  result = subprocess.run([sys.executable, *command, '--help'], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   for flag in re.findall(r'(?<![\w-])--[a-z_]+', line):
-    assert flag in result.stdout, f'{words[1]} has no {flag}'
+    assert flag in result.stdout, f'{words[0]} has no {flag}'

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from mummi_tf import replay as replay_lib
+from mummi_tf.run import replay as replay_lib
 
 
 def make_episode(marker, length, image=(8, 8, 3)):

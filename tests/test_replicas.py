@@ -54,7 +54,7 @@ def test_a_run_on_two_devices_trains_saves_and_names_them(tmp_path):
 
 
 def test_devices_resolve_and_validate():
-  from mummi_tf import trainer
+  from mummi_tf.run import trainer
   assert trainer.resolve_devices(None, 4) == ['CPU:0']  # No GPU here.
   assert trainer.resolve_devices(['/device:CPU:0'], 4) == ['CPU:0']
   with pytest.raises(ValueError, match='default one'):
@@ -70,8 +70,8 @@ def test_devices_resolve_and_validate():
 
 def test_keyed_noise_is_reproducible_and_fresh_per_call_and_update():
   import tensorflow as tf
-  from mummi_tf import behavior
-  from mummi_tf import distribute
+  from mummi_tf.model import behavior
+  from mummi_tf.model import distribute
   assert not distribute.keyed()
   draws = {}
   for counter in (0, 0, 1):
@@ -112,8 +112,8 @@ def _floats(metrics):
 
 def _equality(tf, out_dir):
   import gin
-  from mummi_tf import agent as agent_lib
-  from mummi_tf import trainer
+  from mummi_tf.model import agent as agent_lib
+  from mummi_tf.run import trainer
   import test_agent as ta
   # Keyed noise: the same samples per row on one device and two; every posterior starts
   # imagination; the slow target is refreshed each update (a cross-replica copy).
@@ -163,8 +163,8 @@ def _equality(tf, out_dir):
 def _mixed(tf, out_dir):
   import gin
   import tf_keras as keras
-  from mummi_tf import agent as agent_lib
-  from mummi_tf import distribute
+  from mummi_tf.model import agent as agent_lib
+  from mummi_tf.model import distribute
   import test_agent as ta
   strategy = distribute.strategy_for(['CPU:0', 'CPU:1'])
   result = {}
@@ -191,7 +191,7 @@ def _mixed(tf, out_dir):
 def _trainer(tf, out_dir):
   import contextlib
   import io
-  from mummi_tf import train
+  from mummi_tf.cli import train
   bindings = [
       'mummi_tf.envs.make.time_limit = 40', 'Trainer.steps = 120', 'Trainer.prefill = 40',
       'Trainer.train_every = 40', 'Trainer.train_steps = 1', 'Trainer.batch_size = 2',

@@ -1,4 +1,4 @@
-"""tools/summarize.py: a run's markdown tables from its metrics.jsonl."""
+"""mummi_tf/cli/summarize.py: a run's markdown tables from its metrics.jsonl."""
 import json
 
 import pytest

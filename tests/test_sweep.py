@@ -1,4 +1,4 @@
-"""tools/sweep.py and mummi_tf/sweep.py: grids, bad input, finished runs, retries on Ray.
+"""mummi_tf/cli/sweep.py and mummi_tf/run/sweep.py: grids, bad input, finished runs, retries on Ray.
 
 The end-to-end test runs the ``smoke`` grid on a local Ray, kills one trial's training
 process (SIGKILL, once its logdir has a checkpoint) and checks that the sweep retries it, that
@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from mummi_tf import sweep
+from mummi_tf.run import sweep
 from mummi_tf.envs import robosuite_wipe
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TOOL = ROOT / 'tools' / 'sweep.py'
+TOOL = ['-m', 'mummi_tf.cli.sweep']  # as make sweep runs it
 ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', 'MUJOCO_GL': 'egl'}
 
 
@@ -72,7 +72,7 @@ def test_the_grid_expands_to_the_makefiles_logdirs(tool, tmp_path):
   assert first.logdir == tmp_path / 'walker_walk' / 'mummi-small' / 'seed0'
   assert trials[-1].logdir == tmp_path / 'cup_catch' / 'dreamer' / 'seed4'
   assert sweep.train_args(first) == [
-      '-m', 'mummi_tf.train', '--task', 'walker_walk', '--logdir',
+      '-m', 'mummi_tf.cli.train', '--task', 'walker_walk', '--logdir',
       str(first.logdir), '--seed', '0', '--gin_file', 'mummi', '--gin_file', 'small',
       '--gin_binding', 'Trainer.steps = 1e5'
   ]
@@ -116,8 +116,7 @@ def test_without_ray_one_line_says_how_to_install_it(tmp_path):
   shadow.mkdir(parents=True)
   (shadow / '__init__.py').write_text("raise ImportError('No module named ray')\n")
   out = tmp_path / 'sweep'
-  result = subprocess.run([sys.executable,
-                           str(TOOL), '--grid', 'smoke', '--out',
+  result = subprocess.run([sys.executable, *TOOL, '--grid', 'smoke', '--out',
                            str(out)], env={
                                **ENV, 'PYTHONPATH': str(shadow.parent)
                            }, capture_output=True, text=True, timeout=120)
@@ -308,8 +307,7 @@ def test_the_driver_retries_fails_and_evaluates(tool, tmp_path, capsys):
 
 def _sweep(out, *extra):
   return subprocess.Popen([
-      sys.executable,
-      str(TOOL), '--grid', 'smoke', '--out',
+      sys.executable, *TOOL, '--grid', 'smoke', '--out',
       str(out), '--episodes', '1', '--progress_every', '5', *extra
   ], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -380,16 +378,16 @@ def test_smoke_sweep_survives_a_killed_trial_and_a_rerun_skips_it(tmp_path):
   assert 'running (attempt 2 of 4; attempt 1 killed by signal 9)' in stdout
   for logdir in (killed, other):
     assert sweep.run_finished(logdir), logdir
-  trains = [h for h in _headers(killed) if 'mummi_tf.train' in h]
-  assert len(trains) == 2 and len([h for h in _headers(other) if 'mummi_tf.train' in h]) == 1
+  trains = [h for h in _headers(killed) if 'mummi_tf.cli.train' in h]
+  assert len(trains) == 2 and len([h for h in _headers(other) if 'mummi_tf.cli.train' in h]) == 1
   assert 'resumed at step' in (killed / 'sweep.log').read_text()
   table = (out / 'table.md').read_text()
   assert '| toy2d_x_y | none |' in table and 'mummi (toy2d_learn)' in table
   assert 'dreamer (toy2d_learn)' in table and (out / 'curves.png').stat().st_size > 0
   assert (out / 'table.csv').exists()
   before = {d: _headers(d) for d in (killed, other)}
-  rerun = subprocess.run([sys.executable, str(TOOL), '--out',
-                          str(out)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+  rerun = subprocess.run([sys.executable, *TOOL, '--out', str(out)], cwd=ROOT, env=ENV,
+                         capture_output=True, text=True, timeout=120)
   assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-3000:]
   assert rerun.stdout.count('· done (finished before)') == 2, rerun.stdout
   assert {d: _headers(d) for d in (killed, other)} == before  # nothing trained or evaluated

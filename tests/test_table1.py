@@ -1,5 +1,5 @@
-"""tools/table1.py as a user calls it (a subprocess) on fixture trial logdirs: the files a
-sweep's trial leaves (run.json, metrics.jsonl, sweep_eval.json), in tools/sweep.py's layout."""
+"""mummi_tf/cli/table1.py as a user calls it (a subprocess) on fixture trial logdirs: the files a
+sweep's trial leaves (run.json, metrics.jsonl, sweep_eval.json), in mummi_tf/cli/sweep.py's layout."""
 import csv
 import json
 import pathlib
@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TOOL = ROOT / 'tools' / 'table1.py'
+TOOL = ['-m', 'mummi_tf.cli.table1']  # as make table1 runs it
 
 
 def table1(*args, reps=200):
   """The tool with few bootstrap resamples (the README's check: its default)."""
   args = list(args) + (['--reps', str(reps)] if reps else [])
-  return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True,
-                        text=True, cwd=ROOT, timeout=300)
+  return subprocess.run([sys.executable, *TOOL, *map(str, args)], capture_output=True, text=True,
+                        cwd=ROOT, timeout=300)
 
 
 def trial(runs, method, seed, base, finished=True):

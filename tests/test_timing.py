@@ -1,10 +1,10 @@
-"""The trainer's wall-time split (mummi_tf/timing.py): exclusive nested sections, windows,
+"""The trainer's wall-time split (mummi_tf/run/timing.py): exclusive nested sections, windows,
 and per-core idle fractions from /proc/stat."""
 import time
 
 import pytest
 
-from mummi_tf import timing
+from mummi_tf.run import timing
 
 
 def test_nested_sections_count_only_their_own_time():

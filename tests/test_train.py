@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,8 +13,8 @@ import gin
 import numpy as np
 import pytest
 
-from mummi_tf import replay as replay_lib
-from mummi_tf import train
+from mummi_tf.run import replay as replay_lib
+from mummi_tf.cli import train
 
 # A run that passes through prefill, updates, evaluation at every missing rate and a
 # checkpoint in 480 env steps (episodes of 120 env steps = 60 agent steps).
@@ -100,7 +101,7 @@ def check_run(logdir):
   assert (logdir / 'checkpoints' / 'checkpoint').exists()
   run = json.loads((logdir / 'run.json').read_text())
   assert run['task'] == 'walker_walk' and run['obs_spec']['rgb'] == [[64, 64, 3], 'uint8']
-  assert run['gin_files'][1] == 'quick'  # what tools/plot.py labels the run with
+  assert run['gin_files'][1] == 'quick'  # what mummi_tf/cli/plot.py labels the run with
   assert 'WorldModel.fused = 16' in (logdir / 'config.gin').read_text()
   assert list((logdir / 'videos').glob('test_video_none-*.mp4'))
   for level in ('none', 'medium', 'high'):
@@ -117,7 +118,7 @@ def test_mummi_end_to_end(mummi_run):
 def test_each_training_line_splits_its_wall_time(mummi_run):
   """Issue 16: time/* (seconds per logged window) partition the window's wall time, the
   measured sections cover most of it, and cpu_idle/<core> is each core's idle fraction."""
-  from mummi_tf import timing
+  from mummi_tf.run import timing
   lines = [l for l in read_metrics(mummi_run) if 'fps' in l]
   assert [l['step'] for l in lines] == [120, 240, 360, 480]
   keys = [f'time/{name}' for name in timing.SECTIONS + ('other', 'wall')]
@@ -229,7 +230,7 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, capsys, bad,
 
 @pytest.mark.parametrize('case', ['method', 'no_checkpoint', 'busy'])
 def test_bad_input_under_the_real_entry_point_is_one_line_exit_2(tmp_path, case):
-  """`python -m mummi_tf.train` (the command's module is __main__): a usage error raised in the
+  """`python -m mummi_tf.cli.train` (the command's module is __main__): a usage error raised in the
   trainer is the command's own, one line and exit 2, and the logdir gains nothing."""
   import fcntl
   logdir = tmp_path / 'run'
@@ -246,7 +247,7 @@ def test_bad_input_under_the_real_entry_point_is_one_line_exit_2(tmp_path, case)
     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
     message = 'is in use by another run'
   before = sorted(p.name for p in logdir.iterdir()) if logdir.exists() else None
-  command = [sys.executable, '-m', 'mummi_tf.train'] + args(logdir) + extra
+  command = [sys.executable, '-m', 'mummi_tf.cli.train'] + args(logdir) + extra
   result = subprocess.run(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'),
                           capture_output=True, text=True, timeout=300)
   if held:
@@ -257,8 +258,8 @@ def test_bad_input_under_the_real_entry_point_is_one_line_exit_2(tmp_path, case)
 
 
 def test_help_lists_the_tasks_and_the_gin_files():
-  result = subprocess.run([sys.executable, '-m', 'mummi_tf.train', '--help'], capture_output=True,
-                          text=True, timeout=120)
+  result = subprocess.run([sys.executable, '-m', 'mummi_tf.cli.train', '--help'],
+                          capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   text = ' '.join(result.stdout.split())
   assert 'walker_stand, walker_walk, walker_run, finger_spin, cup_catch, table_wiping' in text
@@ -330,7 +331,8 @@ def test_a_run_whose_only_episode_is_corrupt_prefills_again(tmp_path):
 
 def test_resume_after_sigkill(tmp_path):
   """kill -9 mid-run, then the same command finishes the run; nothing is lost."""
-  command = [sys.executable, '-m', 'mummi_tf.train'] + args(tmp_path, extra=['Trainer.steps = 720'])
+  command = [sys.executable, '-m', 'mummi_tf.cli.train'] + args(tmp_path,
+                                                                extra=['Trainer.steps = 720'])
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
   proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
@@ -361,7 +363,7 @@ def test_sigterm_during_an_evaluation_stops_it_at_once_and_the_resume_redoes_it(
       'Trainer.steps = 360', 'Trainer.eval_every = 360', 'Trainer.eval_episodes = 30',
       'Evaluator.parallel = 1'
   ]  # 90 evaluation episodes one at a time: far longer than the stop may take
-  command = [sys.executable, '-m', 'mummi_tf.train'] + args(tmp_path, extra=slow)
+  command = [sys.executable, '-m', 'mummi_tf.cli.train'] + args(tmp_path, extra=slow)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
   proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, start_new_session=True)
@@ -390,7 +392,7 @@ def test_sigterm_to_the_process_group_saves_the_updates_and_exits_143(tmp_path):
   and exits 143; the next command resumes from that checkpoint."""
   import tensorflow as tf
   never = ['Trainer.steps = 100000', 'Trainer.save_every = 100000', 'Trainer.eval_every = 100000']
-  command = [sys.executable, '-m', 'mummi_tf.train'] + args(tmp_path, extra=never)
+  command = [sys.executable, '-m', 'mummi_tf.cli.train'] + args(tmp_path, extra=never)
   proc = subprocess.Popen(command, env=dict(os.environ,
                                             TF_CPP_MIN_LOG_LEVEL='3'), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -448,7 +450,7 @@ def test_training_process_never_loads_simulators():
   """dm_control or robosuite beside TF crash the process at exit: only workers load them."""
   code = '''
 import sys
-from mummi_tf import train
+from mummi_tf.cli import train
 for task, method in (('walker_walk', 'mummi'), ('table_wiping', 'mssm_e')):
   train.configure(train.parse_args(['--task', task, '--logdir', '/nonexistent',
                                     '--gin_file', method, '--gin_file', 'quick']))
@@ -461,11 +463,7 @@ assert not loaded, loaded
 
 
 def test_evaluate_tool_writes_table(mummi_run, tmp_path, capsys):
-  sys.path.insert(0, str(train.REPO / 'tools'))
-  try:
-    import evaluate
-  finally:
-    sys.path.pop(0)
+  from mummi_tf.cli import evaluate
   out = tmp_path / 'table'
   assert evaluate.main(['--logdirs', str(mummi_run), '--episodes', '2', '--out', str(out)]) == 0
   markdown = out.with_suffix('.md').read_text()
@@ -490,11 +488,7 @@ def test_toy2d_world_is_usable_by_the_trainer(tmp_path):
 
 
 def test_diagnose_tool_reports_behaviour_numbers(mummi_run, capsys):
-  sys.path.insert(0, str(train.REPO / 'tools'))
-  try:
-    import diagnose
-  finally:
-    sys.path.pop(0)
+  from mummi_tf.cli import diagnose
   assert diagnose.main(['--logdir', str(mummi_run), '--batch', '3', '--length', '8']) == 0
   report = json.loads(capsys.readouterr().out)
   assert report['checkpoint_step'] == 480
@@ -507,7 +501,7 @@ def test_diagnose_tool_reports_behaviour_numbers(mummi_run, capsys):
 
 
 def test_a_second_run_on_a_logdir_in_use_is_refused(tmp_path, capsys):
-  from mummi_tf import trainer
+  from mummi_tf.run import trainer
   held = trainer.lock_logdir(tmp_path)
   try:
     assert train.main(args(tmp_path)) == 2
@@ -540,8 +534,9 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one(mummi_run, tmp_p
                                                                 capsys):
   """Training, --eval_only and export all use the newest checkpoint that restores."""
   import pathlib
-  from mummi_tf import checkpoints
-  from mummi_tf import export
+  from mummi_tf.run import checkpoints
+  from mummi_tf.cli import export as export_cli
+  from mummi_tf.run import export
   logdir = tmp_path / 'copy'
   subprocess.run(['cp', '-r', str(mummi_run), str(logdir)], check=True)
   newest, older = [pathlib.Path(p) for p in checkpoints.candidates(logdir / 'checkpoints')[:2]]
@@ -550,7 +545,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one(mummi_run, tmp_p
   assert f'Checkpoint {newest.name} does not restore (IndexError' in caplog.text
   assert f'using {older.name} instead' in caplog.text
   gin.clear_config()
-  assert export.main(['--logdir', str(logdir), '--out', str(tmp_path / 'model')]) == 0
+  assert export_cli.main(['--logdir', str(logdir), '--out', str(tmp_path / 'model')]) == 0
   meta = json.loads((tmp_path / 'model' / export.METADATA).read_text())
   assert meta['checkpoint'] == older.name
   gin.clear_config()
@@ -574,7 +569,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one(mummi_run, tmp_p
 def test_a_crash_in_evaluation_keeps_the_round_and_the_redo_replaces_it(tmp_path, monkeypatch):
   """The round's metrics are written before evaluating; a resumed run redoes the cut
   evaluation once, without duplicate episodes."""
-  from mummi_tf import evaluation
+  from mummi_tf.run import evaluation
   original = evaluation.Evaluator._log
 
   def crash_on_second_condition(self, logger, name, episodes, step):
@@ -629,7 +624,7 @@ def test_a_run_starts_quietly_with_one_summary_line(tmp_path):
   """No TF C++ banner, no gin include noise: the summary line is the first output."""
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
   command = [
-      sys.executable, '-m', 'mummi_tf.train', '--task', 'toy2d_x_y', '--logdir',
+      sys.executable, '-m', 'mummi_tf.cli.train', '--task', 'toy2d_x_y', '--logdir',
       str(tmp_path / 'run'), '--gin_files', 'dreamer', '--gin_files', 'toy2d_learn', '--steps',
       '200'
   ]
@@ -676,7 +671,7 @@ def test_the_state_setting_trains_on_proprioception_in_symlog_space(tmp_path):
 
 
 def test_op_determinism_is_on_by_default_on_a_cpu_and_opt_in_on_a_gpu():
-  from mummi_tf import trainer
+  from mummi_tf.run import trainer
   assert trainer.resolve_determinism('auto', []) is True
   assert trainer.resolve_determinism('auto', ['/physical_device:GPU:0']) is False
   assert trainer.resolve_determinism(True, ['/physical_device:GPU:0']) is True
@@ -688,7 +683,7 @@ def test_op_determinism_is_on_by_default_on_a_cpu_and_opt_in_on_a_gpu():
 def test_an_op_without_a_deterministic_kernel_gets_one_line_naming_it():
   import tensorflow as tf
 
-  from mummi_tf import trainer
+  from mummi_tf.run import trainer
   # The message TF gives on a GPU (UnsortedSegmentSum, TF 2.21), on TF's own error class.
   error = tf.errors.UnimplementedError(
       None, None, 'Deterministic GPU implementation of unsorted segment reduction op not '
@@ -696,3 +691,22 @@ def test_an_op_without_a_deterministic_kernel_gets_one_line_naming_it():
   line = trainer.determinism_error(error)
   assert '\n' not in line and 'unsorted segment reduction' in line
   assert "Trainer.deterministic = 'auto'" in line
+
+
+def test_a_run_written_before_the_package_split_evaluates_exports_and_resumes(tmp_path, capsys):
+  """tests/data/pre_split_run was written by commit 081d3c793ff1, before mummi_tf/ split into
+  model/, run/ and cli/ (issue 35): its config.gin imports the old module paths, its checkpoint
+  holds the old objects. It must evaluate, export and resume as it is."""
+  from mummi_tf.cli import export as export_cli
+  logdir = tmp_path / 'old'
+  shutil.copytree(train.REPO / 'tests' / 'data' / 'pre_split_run', logdir)
+  assert (logdir / 'config.gin').read_text().startswith('import mummi_tf.agent\n')
+  assert train.main(['--logdir', str(logdir), '--eval_only', '--eval_episodes', '1']) == 0
+  assert 'resumed at step 240 from ckpt-240' in capsys.readouterr().out
+  gin.clear_config()
+  assert export_cli.main(['--logdir', str(logdir), '--out', str(tmp_path / 'model')]) == 0
+  assert json.loads((tmp_path / 'model' / 'metadata.json').read_text())['checkpoint_step'] == 240
+  gin.clear_config()
+  assert train.main(['--logdir', str(logdir), '--steps', '360']) == 0
+  assert 'resumed at step 240 from ckpt-240' in capsys.readouterr().out
+  assert (logdir / 'checkpoints' / 'ckpt-360.index').exists()

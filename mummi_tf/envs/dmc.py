@@ -42,7 +42,7 @@ def load(task, *, size=(64, 64), modalities=None, seed=None, camera=0, shadows=T
     split ('train' | 'test' backgrounds), depth_range (depth clip distance in units of the
     model's extent).
     """
-  check(task, modalities)  # Before dm_control is imported.
+  modalities = check(task, modalities)  # before dm_control is imported
   from mummi_tf.envs import natural_mujoco  # dm_control: worker processes only.
   return natural_mujoco.NaturalMujoco(task, size=size, modalities=modalities, seed=seed,
                                       camera=camera, shadows=shadows, background=background,

@@ -13,7 +13,7 @@ from dm_control.rl import control  # noqa: E402
 from dm_control.suite import ball_in_cup, finger, walker  # noqa: E402
 from dm_env import specs  # noqa: E402
 
-from mummi_tf.envs import backgrounds, dmc, render, touch  # noqa: E402
+from mummi_tf.envs import backgrounds, render, touch  # noqa: E402
 
 # task -> (suite module, domain for touch.py, task factory(random) -> suite Task, control dt)
 _TASKS = {
@@ -35,10 +35,11 @@ def build_physics(task):
 
 
 class NaturalMujoco(dm_env.Environment):
-  """One Natural MuJoCo task emitting the requested modalities and `state`."""
-  def __init__(self, task, size=(64, 64), modalities=None, seed=None, camera=0, shadows=True,
+  """One Natural MuJoCo task emitting ``modalities`` (checked by ``dmc.load``, which makes it)
+  and `state`."""
+  def __init__(self, task, modalities, size=(64, 64), seed=None, camera=0, shadows=True,
                background='photos', split='train', depth_range=2.5):
-    self._modalities = dmc.check(task, modalities)
+    self._modalities = tuple(modalities)
     module, self._domain, make_task = _TASKS[task]
     seeds = np.random.SeedSequence(seed).spawn(2)
     physics = build_physics(task)

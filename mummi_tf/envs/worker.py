@@ -274,7 +274,7 @@ def _serve(recv, send):
 
 def main(argv):
   # Ctrl-C, and Slurm's SIGTERM, reach the whole process group: the parent decides when to
-  # stop (it saves first, see mummi_tf.preemption) and closes its workers; if it dies, the
+  # stop (it saves first, see mummi_tf.run.preemption) and closes its workers; if it dies, the
   # pipe's EOF ends them.
   for signum in (signal.SIGINT, signal.SIGTERM):
     signal.signal(signum, signal.SIG_IGN)

@@ -2,14 +2,14 @@
 
 * ``consistency``: how well the two experts map one observation to one latent point.
   ``distance`` is the raw mean squared distance between the experts' means relative to
-  the latent spread (``mummi_tf.objectives.cross_modal_distance``: 0 identical, about 2
+  the latent spread (``mummi_tf.model.objectives.cross_modal_distance``: 0 identical, about 2
   unrelated). Because InfoNCE fixes the experts only up to an affine map and an ignored
   expert (~0 precision) has an arbitrary mean, ``affine_r2`` is reported beside it: the
   held-out R^2 of predicting one expert's mean from the other's with a linear map (both
   directions, then their mean). With independent sensors (x and y, Fig. 20) the experts
   should *not* predict each other; there ``affine_r2`` is near 0 for any good model.
 * ``precision_share``: each expert's share of the fused precision of eq. (11), averaged
-  over latent dimensions and samples (``mummi_tf.fusion.precision_shares``), plus the unit
+  over latent dimensions and samples (``mummi_tf.model.fusion.precision_shares``), plus the unit
   prior expert's share. Calibrated experts both carry weight; a share near 0 means the
   fusion ignores that sensor (the paper's Fig. 1 failure).
 * ``probe_r2``: held-out R^2 of a linear probe from one expert's mean (or the fused mean)
@@ -20,8 +20,8 @@ Probes and maps are fitted on a fit set and scored on a separate evaluation set.
 import numpy as np
 import tensorflow as tf
 
-from mummi_tf import fusion
-from mummi_tf import objectives
+from mummi_tf.model import fusion
+from mummi_tf.model import objectives
 
 
 def r2(pred, target):

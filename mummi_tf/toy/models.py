@@ -3,7 +3,7 @@
 Each step is modelled on its own (the toy world needs no memory): per modality an encoder
 and a diagonal Gaussian expert q(s | x^m) (min std 0.1, as in the MSSM), fused with the
 package's exact product of experts including a unit prior expert (eq. 11,
-``mummi_tf.fusion.product_of_experts``), giving q(s | x^{1:M}). Three training methods:
+``mummi_tf.model.fusion.product_of_experts``), giving q(s | x^{1:M}). Three training methods:
 
 * ``elbo``: the reconstruction ELBO of eq. (10) without dynamics and reward,
   sum_m E_q[log p(x^m | s)] - kl_weight * max(free_nats, KL(q(s | x^{1:M}) || N(0, I))),
@@ -14,7 +14,7 @@ package's exact product of experts including a unit prior expert (eq. 11,
   every sample one of {all, only m} is drawn uniformly, the dropped experts leave the
   product, and every modality is still reconstructed.
 * ``mummi``: eq. (17) without reward: sum_m lambda_m InfoNCE with the density ratio of
-  eq. (16), log f^m(x_j, s_i) = -||mu^m(x_j) - g(s_i)||^2 (``mummi_tf.objectives.infonce``,
+  eq. (16), log f^m(x_j, s_i) = -||mu^m(x_j) - g(s_i)||^2 (``mummi_tf.model.objectives.infonce``,
   the other samples of the batch are the negatives), plus kl_weight * max(free_nats, KL).
 
 Public API::
@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from mummi_tf import fusion
-from mummi_tf import networks
-from mummi_tf import objectives
-from mummi_tf import optim
+from mummi_tf.model import fusion
+from mummi_tf.model import networks
+from mummi_tf.model import objectives
+from mummi_tf.model import optim
 
 tfd = tfp.distributions
 

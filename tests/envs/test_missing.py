@@ -108,7 +108,7 @@ def test_wrapper_zeroes_and_flags():
 
 def _collect(env, episodes):
   """Episodes of the contract's format, as the trainer collects them (driver.Driver)."""
-  from mummi_tf import driver
+  from mummi_tf.run import driver
   got = []
   zero = lambda obs, state: (np.zeros((len(obs['is_first']), 1), np.float32), state)
   driver.Driver([env], [lambda ep, _: got.append(ep)])(zero, episodes=episodes)

@@ -251,7 +251,8 @@ def test_make_removes_workspace_camera_for_whole_episode(facts):
 def test_table_wiping_gin():
   import gin
   import mummi_tf.envs as envs
-  from mummi_tf import evaluation, world_model
+  from mummi_tf.model import world_model  # noqa: F401  (their configurables)
+  from mummi_tf.run import evaluation
   from mummi_tf.envs import missing
   gin.parse_config_file(os.path.join(ROOT, 'gin', 'table_wiping.gin'))
   assert gin.query_parameter('WorldModel.fused') == 256

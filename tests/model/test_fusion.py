@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mummi_tf import fusion
+from mummi_tf.model import fusion
 
 
 def _experts(rng, m=3, n=5, d=4):
@@ -112,7 +112,7 @@ def test_eq11_fusion_has_no_prior_expert_and_its_shares_say_so():
 
 
 def test_the_world_model_takes_the_eq11_fusion():
-  from mummi_tf import mssm
+  from mummi_tf.model import mssm
   model = mssm.MSSM({
       'rgb': ('image', (64, 64, 3)),
       'touch': ('vector', (2,))

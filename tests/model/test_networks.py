@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from mummi_tf import networks
+from mummi_tf.model import networks
 
 
 def _bias_grad(layer, x, cotangent):

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from mummi_tf import objectives
+from mummi_tf.model import objectives
 
 
 def _hand_infonce(q, k, score):

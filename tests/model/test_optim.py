@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mummi_tf.optim import Optimizer
+from mummi_tf.model.optim import Optimizer
 
 
 def _step(opt, var, loss_fn):
@@ -70,7 +70,7 @@ def test_bad_lr_names_valid_range():
 
 
 def test_auto_precision_per_gpu_generation():
-  from mummi_tf import precision
+  from mummi_tf.model import precision
   assert precision.gpu_policy([(8, 0), (9, 0)]) == 'mixed_bfloat16'  # A100, H100
   assert precision.gpu_policy([(7, 0)]) == 'mixed_float16'  # V100: loss scaling
   assert precision.gpu_policy([(8, 6), (7, 5)]) == 'mixed_float16'  # the weakest decides
@@ -82,7 +82,7 @@ def test_float16_training_with_loss_scaling_stays_finite_and_adapts():
   import gin
   import tf_keras as keras
   from model_helpers import batch, obs_spec, TINY, ACTION
-  from mummi_tf import world_model
+  from mummi_tf.model import world_model
   keras.mixed_precision.set_global_policy('mixed_float16')
   for key, value in TINY.items():
     gin.bind_parameter(f'WorldModel.{key}', value)
@@ -116,7 +116,7 @@ def test_compiled_functions_run_the_code_loaded_not_the_file_edited_since(tmp_pa
   `compile_fn` traces the module as it was imported."""
   import importlib.util
 
-  from mummi_tf import precision
+  from mummi_tf.model import precision
   path = tmp_path / 'edited_module.py'
   path.write_text('def f(x):\n  return x + 1.0\n')
   spec = importlib.util.spec_from_file_location('edited_module', path)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mummi_tf import mssm
-from mummi_tf import precision
-from mummi_tf.world_model import WorldModel
+from mummi_tf.model import mssm
+from mummi_tf.model import precision
+from mummi_tf.model.world_model import WorldModel
 
 from model_helpers import ACTION, METHODS, TINY, batch, obs_spec
 
@@ -201,7 +201,7 @@ def test_set_policy_validates_and_auto_is_bfloat16_on_cpu():
 
 @pytest.mark.parametrize('method', METHODS)
 def test_method_gin_files_select_the_method(method):
-  # The order of mummi_tf.train: task family first, then the method file.
+  # The order of mummi_tf.cli.train: task family first, then the method file.
   gin.parse_config_files_and_bindings(['gin/table_wiping.gin', f'gin/{method}.gin'], [])
   assert gin.query_parameter('WorldModel.fused') == 256  # the family's s^f survives
   gin.clear_config()
@@ -216,7 +216,7 @@ def test_method_gin_files_select_the_method(method):
 def test_symlog_vectors_feed_and_reconstruct_in_symlog_space():
   """With symlog_vectors the touch encoder sees symlog(x) and its decoder is scored
   against symlog(x); images are untouched; off, vectors pass as they are."""
-  from mummi_tf import networks
+  from mummi_tf.model import networks
   data = {k: tf.constant(v) for k, v in batch().items()}
   data['touch'] = data['touch'] * 30.0  # large magnitudes, where symlog matters
   wm = WorldModel(obs_spec(), ACTION, method='dreamer', symlog_vectors=True, **TINY)

@@ -4,7 +4,7 @@ Run from the repository root: python docs/results/scripts/bias_grad_error.py
 For the row counts of one update at `small.gin` sizes (B 16 x T 50 = 800 images, 6000
 imagined states), prints max |error| / max |sum| of: TF's ``BiasAddGrad`` (the gradient of
 ``tf.nn.bias_add``, what Keras layers use) and ``reduce_sum`` (the gradient of ``y + b``,
-what ``mummi_tf.networks`` uses), both on the same bfloat16 cotangent, against the float32
+what ``mummi_tf.model.networks`` uses), both on the same bfloat16 cotangent, against the float32
 sum of that cotangent; for a cotangent of mean 0.5 and of mean 0 (unit variance both).
 """
 import json

@@ -12,8 +12,8 @@ import time
 import gin
 
 sys.path.insert(0, '.')
-from mummi_tf import train
-from mummi_tf import trainer as trainer_lib
+from mummi_tf.cli import train
+from mummi_tf.run import trainer as trainer_lib
 
 for parallel in map(int, sys.argv[1:]):
   gin.clear_config()

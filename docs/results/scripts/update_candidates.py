@@ -17,8 +17,8 @@ import tensorflow as tf
 
 sys.path.insert(0, '.')
 from bench import update_probe as up  # noqa: E402
-from mummi_tf import mssm  # noqa: E402
-from mummi_tf import precision  # noqa: E402
+from mummi_tf.model import mssm  # noqa: E402
+from mummi_tf.model import precision  # noqa: E402
 
 SMALL = ('WorldModel.cnn_depth = 16', 'WorldModel.fused = 256', 'WorldModel.expert_hidden = 256',
          'ActorCritic.starts = 0', 'ActorCritic.mpc = False')
