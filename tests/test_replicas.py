@@ -54,18 +54,18 @@ def test_a_run_on_two_devices_trains_saves_and_names_them(tmp_path):
 
 
 def test_devices_resolve_and_validate():
-  from mummi_tf.run import trainer
-  assert trainer.resolve_devices(None, 4) == ['CPU:0']  # No GPU here.
-  assert trainer.resolve_devices(['/device:CPU:0'], 4) == ['CPU:0']
+  from mummi_tf.model import distribute
+  assert distribute.resolve_devices(None, 4) == ['CPU:0']  # No GPU here.
+  assert distribute.resolve_devices(['/device:CPU:0'], 4) == ['CPU:0']
   with pytest.raises(ValueError, match='default one'):
-    trainer.resolve_devices(['GPU:1'], 4)
+    distribute.resolve_devices(['GPU:1'], 4)
   with pytest.raises(ValueError, match='does not split'):
-    trainer.resolve_devices(['CPU:0', 'CPU:1'], 5)
+    distribute.resolve_devices(['CPU:0', 'CPU:1'], 5)
   with pytest.raises(ValueError, match='twice'):
-    trainer.resolve_devices(['CPU:0', '/cpu:0'], 4)
-  assert trainer.devices_label(['CPU:0']) == 'CPU'
-  assert trainer.devices_label(['GPU:0']) == '1 GPU'
-  assert trainer.devices_label(['GPU:0', 'GPU:1']) == '2 replicas (GPU:0, GPU:1)'
+    distribute.resolve_devices(['CPU:0', '/cpu:0'], 4)
+  assert distribute.devices_label(['CPU:0']) == 'CPU'
+  assert distribute.devices_label(['GPU:0']) == '1 GPU'
+  assert distribute.devices_label(['GPU:0', 'GPU:1']) == '2 replicas (GPU:0, GPU:1)'
 
 
 def test_keyed_noise_is_reproducible_and_fresh_per_call_and_update():
@@ -113,7 +113,7 @@ def _floats(metrics):
 def _equality(tf, out_dir):
   import gin
   from mummi_tf.model import agent as agent_lib
-  from mummi_tf.run import trainer
+  from mummi_tf.model import distribute
   import test_agent as ta
   # Keyed noise: the same samples per row on one device and two; every posterior starts
   # imagination; the slow target is refreshed each update (a cross-replica copy).
@@ -125,8 +125,8 @@ def _equality(tf, out_dir):
   tf.random.set_seed(1)
   one = agent_lib.Agent(ta.OBS_SPEC, ta.ACTION_SPEC)
   start = tf.train.Checkpoint(agent=one).save(f'{out_dir}/start')
-  devices = trainer.resolve_devices(['/cpu:0', '/cpu:1'], 4)
-  strategy = trainer.distribute.strategy_for(devices)
+  devices = distribute.resolve_devices(['/cpu:0', '/cpu:1'], 4)
+  strategy = distribute.strategy_for(devices)
   with strategy.scope():
     two = agent_lib.Agent(ta.OBS_SPEC, ta.ACTION_SPEC)
   assert two.replicas == 2 and one.replicas == 1
@@ -156,7 +156,7 @@ def _equality(tf, out_dir):
   result['policy_max_abs_diff'] = float(np.max(np.abs(acted[0] - acted[1])))
   sampled, state = two.policy(obs, None, training=True)
   assert np.all(np.isfinite(sampled.numpy())) and set(state) >= {'deter', 'action'}
-  result['label'] = trainer.devices_label(devices)
+  result['label'] = distribute.devices_label(devices)
   return result
 
 

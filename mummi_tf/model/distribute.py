@@ -2,6 +2,8 @@
 
 Public API::
 
+    resolve_devices(devices, batch_size) -> ['GPU:0', ...]  # Trainer.devices, checked
+    devices_label(devices) -> 'CPU' | '1 GPU' | 'N replicas (…)'
     strategy_for(devices) -> MirroredStrategy or None   # None: one device, the plain path
     replicas() -> int                  # replicas in sync here (1 outside a replica context)
     local_rows(batch) -> batch         # this replica's rows of a global (B, ...) batch
@@ -190,3 +192,40 @@ def uniform(shape, axis=0):
 def keyed():
   """Whether ``keyed_noise`` is active (in this thread)."""
   return getattr(_local, 'keys', None) is not None
+
+
+def resolve_devices(devices, batch_size):
+  """The devices of the update, as ``GPU:0``-style names: ``Trainer.devices`` as given, or
+  (None) every visible GPU, else the CPU. ``batch_size`` must split evenly over them; one
+  device must be the process's default (``CUDA_VISIBLE_DEVICES`` picks the GPU)."""
+  if devices is None:
+    devices = [d.name for d in tf.config.list_logical_devices('GPU')] or ['CPU:0']
+  devices = [_short(d) for d in ([devices] if isinstance(devices, str) else devices)]
+  if not devices:
+    raise ValueError('Trainer.devices must name at least one device (None: every GPU).')
+  if len(set(devices)) < len(devices):
+    raise ValueError(f'Trainer.devices names a device twice: {devices}.')
+  if len(devices) == 1:
+    gpus = tf.config.list_logical_devices('GPU')
+    default = 'GPU:0' if gpus else 'CPU:0'
+    if devices[0] != default:
+      raise ValueError(f'Trainer.devices = {devices}: one device must be the default one '
+                       f'({default}); select a GPU with CUDA_VISIBLE_DEVICES.')
+  if batch_size % len(devices):
+    raise ValueError(f'Trainer.batch_size {batch_size} does not split over {len(devices)} '
+                     'devices; use a multiple of the device count.')
+  return devices
+
+
+def _short(device):
+  spec = tf.DeviceSpec.from_string(str(device))
+  if spec.device_type is None:
+    raise ValueError(f'Trainer.devices: {device!r} is not a device name such as GPU:0.')
+  return f'{spec.device_type.upper()}:{spec.device_index or 0}'
+
+
+def devices_label(devices):
+  """The summary line's device field: 'CPU', '1 GPU' or 'N replicas (GPU:0, GPU:1)'."""
+  if len(devices) > 1:
+    return f'{len(devices)} replicas ({", ".join(devices)})'
+  return 'CPU' if devices[0].startswith('CPU') else '1 GPU'

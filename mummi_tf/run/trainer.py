@@ -26,6 +26,7 @@ from mummi_tf.run import logger as logger_lib
 from mummi_tf.model import precision
 from mummi_tf.run import preemption
 from mummi_tf.run import replay as replay_lib
+from mummi_tf.run import schedule
 from mummi_tf.run import timing
 from mummi_tf.model import world_model
 from mummi_tf.errors import UsageError
@@ -71,43 +72,6 @@ def determinism_error(error):
   op = f' (op {error.node_def.op})' if getattr(error, 'node_def', None) is not None else ''
   return (f'{first}{op} -- Trainer.deterministic = True needs a deterministic kernel for every '
           'op on this device; bind Trainer.deterministic = \'auto\' (the default) or False.')
-
-
-def resolve_devices(devices, batch_size):
-  """The devices of the update, as ``GPU:0``-style names: ``Trainer.devices`` as given, or
-  (None) every visible GPU, else the CPU. ``batch_size`` must split evenly over them; one
-  device must be the process's default (``CUDA_VISIBLE_DEVICES`` picks the GPU)."""
-  if devices is None:
-    devices = [d.name for d in tf.config.list_logical_devices('GPU')] or ['CPU:0']
-  devices = [_short(d) for d in ([devices] if isinstance(devices, str) else devices)]
-  if not devices:
-    raise ValueError('Trainer.devices must name at least one device (None: every GPU).')
-  if len(set(devices)) < len(devices):
-    raise ValueError(f'Trainer.devices names a device twice: {devices}.')
-  if len(devices) == 1:
-    gpus = tf.config.list_logical_devices('GPU')
-    default = 'GPU:0' if gpus else 'CPU:0'
-    if devices[0] != default:
-      raise ValueError(f'Trainer.devices = {devices}: one device must be the default one '
-                       f'({default}); select a GPU with CUDA_VISIBLE_DEVICES.')
-  if batch_size % len(devices):
-    raise ValueError(f'Trainer.batch_size {batch_size} does not split over {len(devices)} '
-                     'devices; use a multiple of the device count.')
-  return devices
-
-
-def _short(device):
-  spec = tf.DeviceSpec.from_string(str(device))
-  if spec.device_type is None:
-    raise ValueError(f'Trainer.devices: {device!r} is not a device name such as GPU:0.')
-  return f'{spec.device_type.upper()}:{spec.device_index or 0}'
-
-
-def devices_label(devices):
-  """The summary line's device field: 'CPU', '1 GPU' or 'N replicas (GPU:0, GPU:1)'."""
-  if len(devices) > 1:
-    return f'{len(devices)} replicas ({", ".join(devices)})'
-  return 'CPU' if devices[0].startswith('CPU') else '1 GPU'
 
 
 def spec_dict(spec):
@@ -176,7 +140,7 @@ class Trainer:
     ]
     obs_spec, action_spec = self.envs[0].observation_spec(), self.envs[0].action_spec()
     policy = precision.set_policy()  # gin; before any layer is built
-    self.devices = resolve_devices(self._devices_option, self.batch_size)
+    self.devices = distribute.resolve_devices(self._devices_option, self.batch_size)
     self.strategy = distribute.strategy_for(self.devices)  # None on one device
     with self.strategy.scope() if self.strategy else contextlib.nullcontext():
       self.agent = agent_lib.Agent(obs_spec, action_spec)
@@ -214,7 +178,7 @@ class Trainer:
         self.task,
         method(),
         str(self.logdir), start, policy,
-        devices_label(self.devices),
+        distribute.devices_label(self.devices),
         precision.threads_label(), workers,
         'deterministic ops' if self.deterministic else 'nondeterministic ops'
     ]
@@ -305,34 +269,32 @@ class Trainer:
     env steps as upstream's train-then-collect rounds, without leaving the CPU idle).
     """
     agent_steps = max(1, env_steps // self.action_repeat)
-    updates = max(1, round(self.train_steps * env_steps / self.train_every))
-    per_step = self.num_envs
+    updates = schedule.Spread(
+        max(1, round(self.train_steps * env_steps / self.train_every)), agent_steps)
 
-    def meanwhile(step):
-      done = updates * step // agent_steps
-      due = updates * min(step + per_step, agent_steps) // agent_steps
-      for _ in range(due - done):
+    def meanwhile(step):  # the num_envs workers are about to take agent step `step`
+      for _ in range(updates(step + self.num_envs)):
         self._train_once(dataset)
 
     return meanwhile
 
   def _loop(self):
-    bar = console.progress_bar(total=self.steps, initial=min(self.step, self.steps), unit='step',
-                               desc=f'{self.task} {method()}')
+    self._bar = console.progress_bar(total=self.steps, initial=min(self.step, self.steps),
+                                     unit='step', desc=f'{self.task} {method()}')
     self.clock.restart()  # the first window starts here, not at set-up
     self.cpu_idle.window()
-    fps = logger_lib.Rate()
-    fps(self.step)
+    self._fps = logger_lib.Rate()
+    self._fps(self.step)
     random_policy = driver_lib.random_policy(self.envs[0].action_spec(), self.seed + self.step)
     self._loop_start = (time.perf_counter(), self.step) if self.step < self.prefill else None
-    last = {
-        'eval': (self._evaluated_at or 0) // self.eval_every,
-        'log': self.step // self.log_every,
-        'save': self.step // self.save_every
+    self._when = {
+        'eval': schedule.Every(self.eval_every, self._evaluated_at or 0),
+        'log': schedule.Every(self.log_every, self.step),
+        'save': schedule.Every(self.save_every, self.step)
     }
     try:
-      self._after_round(last, fps)  # a resumed run redoes an evaluation a crash cut short
-      self._rounds(last, fps, bar, random_policy)
+      self._after_round()  # a resumed run redoes an evaluation a crash cut short
+      self._rounds(random_policy)
       self._save()
       with self.clock('log'):
         self.logger.write(self.step)
@@ -343,11 +305,11 @@ class Trainer:
       tqdm.tqdm.write(f'{stop} at step {self.step}: saved {self.manager.latest_checkpoint} '
                       f'({self.updates.numpy()} updates); rerun the same command to resume')
       return stop.code
-    bar.close()
+    self._bar.close()
     tqdm.tqdm.write(console.end_of_run(self.logdir, time.perf_counter() - self._started))
     return 0
 
-  def _rounds(self, last, fps, bar, random_policy):
+  def _rounds(self, random_policy):
     """Collection rounds (with their updates, checkpoints, logs and evaluations) until
     ``steps``; a stop asked by a signal ends them between two updates."""
     dataset = None
@@ -366,12 +328,11 @@ class Trainer:
         self._collect(
             self._policy(training=True), min(self.train_every, left),
             self._overlapped_training(dataset, min(self.train_every, left)))
-        if self.step // self.save_every > last['save']:
-          last['save'] = self.step // self.save_every
+        if self._when['save'](self.step):
           self._save()
-      self._after_round(last, fps)
-      bar.update(min(self.step, self.steps) - bar.n)
-      bar.set_postfix(
+      self._after_round()
+      self._bar.update(min(self.step, self.steps) - self._bar.n)
+      self._bar.set_postfix(
           {
               name: f'{self.logger.latest(key, float("nan")):.1f}'
               for name, key in (('fps', 'fps'), ('train', 'train/return'), ('test', 'test/return'))
@@ -388,19 +349,17 @@ class Trainer:
     with self.clock('save'):
       self.manager.save(checkpoint_number=self.step)
 
-  def _after_round(self, last, fps):
+  def _after_round(self):
     """The round's metrics line first (a crash in evaluation cannot lose it), then the
     evaluation when one is due, written as its own line at the same step."""
-    if self.step // self.log_every > last['log']:
-      last['log'] = self.step // self.log_every
-      rate = fps(self.step)
+    if self._when['log'](self.step):
+      rate = self._fps(self.step)
       self.logger.scalar('fps', rate)
       self._log_time_split()
       with self.clock('log'):
         self.logger.write(self.step)
       self._estimate(rate)
-    if self.step // self.eval_every > last['eval'] and self.step >= self.prefill:
-      last['eval'] = self.step // self.eval_every
+    if self.step >= self.prefill and self._when['eval'](self.step):
       self._evaluate()
 
   def _log_time_split(self):
