@@ -44,19 +44,20 @@ def action_spec():
   return dm_env.specs.BoundedArray((ACTION_SIZE,), np.float32, -1.0, 1.0)
 
 
-def random_batch(batch, length, seed=0):
-  """A training batch (B, T, ...) of random values of the right dtypes; 37.5 % missing."""
+def random_batch(batch, length, seed=0, spec=None, action_size=ACTION_SIZE, missing=0.375):
+  """A training batch (B, T, ...) of random values of the right dtypes for ``spec`` (default
+  the Natural MuJoCo spec), each sensor missing at a step with probability ``missing``."""
   rng = np.random.default_rng(seed)
   data = {}
-  for name, spec in obs_spec().items():
-    shape = (batch, length) + spec.shape
-    if spec.dtype == np.uint8:
+  for name, s in (spec or obs_spec()).items():
+    shape = (batch, length) + s.shape
+    if s.dtype == np.uint8:
       data[name] = rng.integers(0, 256, shape, np.uint8)
     elif name.endswith('_flag'):
-      data[name] = (rng.random(shape) >= 0.375).astype(np.float32)
+      data[name] = (rng.random(shape) >= missing).astype(np.float32)
     else:
       data[name] = rng.normal(size=shape).astype(np.float32)
-  data['action'] = rng.uniform(-1, 1, (batch, length, ACTION_SIZE)).astype(np.float32)
+  data['action'] = rng.uniform(-1, 1, (batch, length, action_size)).astype(np.float32)
   data['reward'] = rng.normal(size=(batch, length)).astype(np.float32)
   data['discount'] = np.ones((batch, length), np.float32)
   data['is_first'] = np.zeros((batch, length), bool)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench import update_probe
 from mummi_tf.model import agent as agent_lib
 
 ACTION_SIZE = 2
@@ -44,14 +45,9 @@ def make_obs(batch, seed=0, flags=None, spec=None):
 
 
 def make_batch(batch, length, seed=0):
-  rng = np.random.default_rng(seed)
-  data = {k: np.stack([make_obs(batch, seed + t)[k] for t in range(length)], 1) for k in OBS_SPEC}
-  data['touch_flag'][:, length // 2:] = 0.0  # Some missing steps.
-  data['action'] = rng.uniform(-1, 1, (batch, length, ACTION_SIZE)).astype(np.float32)
-  data['reward'] = rng.normal(size=(batch, length)).astype(np.float32)
-  data['discount'] = np.ones((batch, length), np.float32)
-  data['is_first'] = np.zeros((batch, length), bool)
-  data['is_first'][:, 0] = True
+  """A random training batch of ``OBS_SPEC``, touch missing in the second half of the steps."""
+  data = update_probe.random_batch(batch, length, seed, OBS_SPEC, ACTION_SIZE, missing=0.0)
+  data['touch_flag'][:, length // 2:] = 0.0
   return data
 
 
