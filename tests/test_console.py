@@ -29,3 +29,15 @@ def test_a_bar_written_to_a_file_redraws_rarely():
   draws = log.getvalue().count('\r')
   assert 1 <= draws <= 3, draws
   assert bar.mininterval == console.LOG_FILE_REDRAW_S
+
+
+def test_the_cost_estimates_add_updates_and_collection():
+  """The first estimate: 2 s per update × 0.1 updates per env step × 1000 steps, plus 1000 steps
+  at the prefill's 20 env steps/s = 250 s; the measured one divides by the rate."""
+  assert console.update_estimate(2.0, 0.1, 1000, 20.0) == (
+      "updates take 2.00 s each here: with them and collection at the prefill's 20 env steps/s, "
+      'the remaining 1000 env steps take at least 4 min (evaluations extra)')
+  assert console.update_estimate(2.0, 0.1, 1000).endswith('take at least 3 min (evaluations extra)')
+  assert console.rate_estimate(
+      12.8,
+      52000) == ('12.8 env steps/s with updates: the remaining 52000 env steps take about 1.1 h')

@@ -501,8 +501,8 @@ def test_diagnose_tool_reports_behaviour_numbers(mummi_run, capsys):
 
 
 def test_a_second_run_on_a_logdir_in_use_is_refused(tmp_path, capsys):
-  from mummi_tf.run import trainer
-  held = trainer.lock_logdir(tmp_path)
+  from mummi_tf.run import rundir
+  held = rundir.lock(tmp_path)
   try:
     assert train.main(args(tmp_path)) == 2
     err = capsys.readouterr().err
@@ -513,16 +513,16 @@ def test_a_second_run_on_a_logdir_in_use_is_refused(tmp_path, capsys):
   # A run that dies (kill -9) leaves no lock behind.
   holder = subprocess.Popen([
       sys.executable, '-c',
-      ('import sys, time; sys.path.insert(0, %r); from mummi_tf import trainer; '
-       'held = trainer.lock_logdir(%r); print("locked", flush=True); time.sleep(60)') %
+      ('import sys, time; sys.path.insert(0, %r); from mummi_tf.run import rundir; '
+       'held = rundir.lock(%r); print("locked", flush=True); time.sleep(60)') %
       (str(train.REPO), str(tmp_path))
   ], stdout=subprocess.PIPE, text=True)
   assert holder.stdout.readline().strip() == 'locked'
   with pytest.raises(train.UsageError, match='in use by another run'):
-    trainer.lock_logdir(tmp_path)
+    rundir.lock(tmp_path)
   holder.kill()
   holder.wait()
-  trainer.lock_logdir(tmp_path).close()
+  rundir.lock(tmp_path).close()
 
 
 def _truncate_checkpoint(prefix):

@@ -50,6 +50,24 @@ def evaluation_line(step, results):
   return f'eval at {step} env steps: ' + ' · '.join(parts) + f' ({each})'
 
 
+def rate_estimate(rate, remaining):
+  """The measured estimate: ``rate`` env steps/s with updates, ``remaining`` env steps."""
+  return (f'{rate:.1f} env steps/s with updates: the remaining {remaining} env steps take '
+          f'{duration(remaining / rate)}')
+
+
+def update_estimate(per_update, updates_per_step, remaining, env_rate=None):
+  """The first estimate, a lower bound: ``per_update`` s per update, ``updates_per_step``
+  updates per env step, and collection at ``env_rate`` env steps/s when known."""
+  seconds = per_update * updates_per_step * remaining
+  env = ''
+  if env_rate:
+    seconds += remaining / env_rate
+    env = f' and collection at the prefill\'s {env_rate:.0f} env steps/s'
+  return (f'updates take {per_update:.2f} s each here: with them{env}, the remaining '
+          f'{remaining} env steps take at least {duration(seconds, "")} (evaluations extra)')
+
+
 def condition_line(name, returns, seconds):
   """``  missing high: 412 ± 38 (10 episodes), 3 min in`` as an evaluation finishes a level."""
   n = len(returns)

@@ -2,10 +2,8 @@
 
 import contextlib
 import inspect
-import json
 import logging
 import pathlib
-import subprocess
 import time
 
 import gin
@@ -26,6 +24,7 @@ from mummi_tf.run import logger as logger_lib
 from mummi_tf.model import precision
 from mummi_tf.run import preemption
 from mummi_tf.run import replay as replay_lib
+from mummi_tf.run import rundir
 from mummi_tf.run import schedule
 from mummi_tf.run import timing
 from mummi_tf.model import world_model
@@ -72,10 +71,6 @@ def determinism_error(error):
   op = f' (op {error.node_def.op})' if getattr(error, 'node_def', None) is not None else ''
   return (f'{first}{op} -- Trainer.deterministic = True needs a deterministic kernel for every '
           'op on this device; bind Trainer.deterministic = \'auto\' (the default) or False.')
-
-
-def spec_dict(spec):
-  return {k: [list(v.shape), np.dtype(v.dtype).name] for k, v in spec.items()}
 
 
 @gin.configurable(denylist=['logdir', 'task', 'seed', 'gin_files'])
@@ -126,7 +121,7 @@ class Trainer:
 
   def _setup(self):
     self.logdir.mkdir(parents=True, exist_ok=True)
-    self._lock = lock_logdir(self.logdir)
+    self._lock = rundir.lock(self.logdir)
     # What loads counts: unreadable episode files are moved to episodes/corrupt/.
     steps, episodes_done = replay_lib.quarantine_unreadable(self.logdir / 'episodes')
     self.step = steps * self.action_repeat
@@ -185,33 +180,14 @@ class Trainer:
     return ' · '.join(p for p in parts if p)
 
   def _write_run_files(self, obs_spec, action_spec):
-    run = {
-        'task': self.task,
-        'method': method(),
-        'seed': self.seed,
-        'gin_files': self.gin_files,
-        'commit': source_commit(),
-        'action_repeat': self.action_repeat,
-        'obs_spec': spec_dict(obs_spec),
-        'action_spec': {
-            'shape': list(action_spec.shape),
-            'minimum': np.broadcast_to(action_spec.minimum, action_spec.shape).tolist(),
-            'maximum': np.broadcast_to(action_spec.maximum, action_spec.shape).tolist()
-        }
-    }
-    _write_text(self.logdir / 'run.json', json.dumps(run, indent=2))
-    _write_text(self.logdir / 'config.gin', gin.config_str())  # what was bound (resume, export)
-    self._write_operative_config()
-
-  def _write_operative_config(self):
-    """Every parameter the run has used so far, defaults included (gin's operative
-    config); rewritten when the run closes."""
-    _write_text(self.logdir / 'operative_config.gin', gin.operative_config_str())
+    record = rundir.run_record(self.task, method(), self.seed, self.gin_files, self.action_repeat,
+                               obs_spec, action_spec)
+    rundir.write_run_files(self.logdir, record)
 
   def _close(self):
     if getattr(self, 'agent', None) is not None and self.logdir.is_dir():
       try:
-        self._write_operative_config()
+        rundir.write_operative_config(self.logdir)
       except OSError as e:  # e.g. a full disk: the error that ended the run stays the one shown
         logging.warning('Could not rewrite %s: %s', self.logdir / 'operative_config.gin', e)
     if getattr(self, '_lock', None) is not None:
@@ -379,24 +355,16 @@ class Trainer:
     self._timed_windows += 1
     if self._timed_windows < 2 or rate <= 0:
       return
-    remaining = self.steps - self.step
-    tqdm.tqdm.write(f'{rate:.1f} env steps/s with updates: the remaining {remaining} env '
-                    f'steps take {console.duration(remaining / rate)}')
+    tqdm.tqdm.write(console.rate_estimate(rate, self.steps - self.step))
 
   def _early_estimate(self, seconds):
     """Once, after the first few updates of this process (``seconds``: their durations, the
     first one tracing): the rest of the run from the update time and the prefill's env rate,
     a lower bound (the policy and evaluations come on top)."""
-    per_update = float(np.median(seconds[1:]))
-    remaining = self.steps - self.step
-    updates = per_update * self.train_steps * remaining / self.train_every
-    env = ''
-    if self._prefill_rate:
-      updates += remaining / self._prefill_rate
-      env = f' and collection at the prefill\'s {self._prefill_rate:.0f} env steps/s'
-    tqdm.tqdm.write(f'updates take {per_update:.2f} s each here: with them{env}, the remaining '
-                    f'{remaining} env steps take at least {console.duration(updates, "")} '
-                    '(evaluations extra)')
+    tqdm.tqdm.write(
+        console.update_estimate(
+            float(np.median(seconds[1:])), self.train_steps / self.train_every,
+            self.steps - self.step, self._prefill_rate))
 
   def _train_once(self, dataset):
     with self.clock('replay'):
@@ -456,7 +424,7 @@ class Trainer:
         raise UsageError(f'no checkpoint in {self.logdir / "checkpoints"} to evaluate')
       # Its own metrics, TensorBoard run and episodes: the training's evaluation at the same
       # step stays what the curves and a resume read.
-      self.logger = logger_lib.Logger(self.logdir / EVAL_ONLY)
+      self.logger = logger_lib.Logger(self.logdir / rundir.EVAL_ONLY)
       started = time.perf_counter()
 
       def progress(name, returns):
@@ -467,47 +435,4 @@ class Trainer:
       self._close()
 
 
-def lock_logdir(logdir):
-  """An exclusive ``flock`` on ``logdir/.lock`` for this process's lifetime (the kernel
-  drops it when the process dies, so a crashed run leaves nothing behind). Raises
-  ``UsageError`` naming the holder when another run has it. Returns the open file."""
-  import fcntl
-  import os
-  handle = open(pathlib.Path(logdir) / '.lock', 'a+')
-  try:
-    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except OSError:
-    handle.seek(0)
-    holder = handle.read().strip() or 'another process'
-    handle.close()
-    raise UsageError(f'{logdir} is in use by another run ({holder}); wait for it to '
-                     'finish or use another --logdir') from None
-  handle.seek(0)
-  handle.truncate()
-  handle.write(f'pid {os.getpid()}\n')
-  handle.flush()
-  return handle
-
-
-EVAL_ONLY = 'eval_only'  # --eval_only's folder in the logdir
 EARLY_UPDATES = 4  # timed for the first estimate (the first traces)
-
-
-def source_commit():
-  """The git commit of the checkout this package runs from, ``-dirty`` appended when its
-  tracked files differ from it (what a result's table records); None outside a checkout."""
-  root = pathlib.Path(__file__).resolve().parents[2]
-  try:
-    done = subprocess.run([
-        'git', '-C',
-        str(root), 'describe', '--always', '--dirty', '--abbrev=12', '--exclude=*'
-    ], capture_output=True, text=True, timeout=30)
-  except (OSError, subprocess.SubprocessError):
-    return None
-  return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def _write_text(path, text):
-  tmp = path.with_suffix(path.suffix + '.tmp')
-  tmp.write_text(text)
-  tmp.replace(path)
