@@ -92,3 +92,13 @@ def test_the_check_sees_a_violation(tmp_path):
   known = modules()
   assert 'mummi_tf.run.trainer' in imports(fake, known)
   assert wing('mummi_tf.run.trainer') not in ALLOWED['model']
+
+
+def test_the_old_command_path_still_runs():
+  """``python -m mummi_tf.train`` (the path before the split, in users' scripts and notes) runs
+  the command (mummi_tf/moved.py)."""
+  import subprocess
+  import sys
+  done = subprocess.run([sys.executable, '-m', 'mummi_tf.train', '--help'], capture_output=True,
+                        text=True, timeout=300, cwd=PACKAGE.parent)
+  assert done.returncode == 0 and 'usage: python -m mummi_tf.cli.train' in done.stdout, done.stderr
