@@ -233,14 +233,19 @@ class FakeRay:
     class RayError(Exception):
       pass
 
-  def __init__(self, outcome):
-    self.outcome, self.calls = outcome, []
+  def __init__(self, outcome, cpus=1):
+    self.outcome, self.calls, self.cpus = outcome, [], cpus
+    self.most = 0  # the most tasks in flight at once
+
+  def cluster_resources(self):
+    return {'CPU': float(self.cpus)}
 
   def remote(self, function):
     assert function is sweep.run_command
     return FakeTask(self)
 
   def wait(self, refs, num_returns, timeout):
+    self.most = max(self.most, len(refs))
     return list(refs), []
 
   def get(self, ref):
@@ -300,6 +305,31 @@ def test_the_driver_retries_fails_and_evaluates(tool, tmp_path, capsys):
   assert f'failed (killed by signal 9 in 3 attempts; see {second.logdir / "sweep.log"})' in out
   assert len(_headers(first.logdir)) == 3 and len(_headers(second.logdir)) == 3
   assert [a[0][-1] for a in ray.calls if '--eval_logdir' in a[0]] == ['2']
+  # One trial at a time on this 1-CPU Ray: the finished trial's evaluation and the crashed
+  # worker's retry go before the trial that waits (Ray would run them after it).
+  order = [('eval' if '--eval_logdir' in a else 'train', log.parent) for a, log in ray.calls]
+  assert order[:3] == [('train', first.logdir), ('train', first.logdir), ('eval', first.logdir)]
+  assert ray.most == 1
+
+
+def test_the_driver_fills_the_cluster_and_no_more(tool, tmp_path):
+  """Four trials on a 2-CPU Ray at 1 CPU each: two at a time, each evaluated when it ends."""
+  trials = sweep.expand(sweep.GRIDS['smoke']._replace(seeds=(0, 1)), tmp_path)
+
+  def outcome(args, log):
+    if '--eval_logdir' in args:
+      tool.eval_file(log.parent).write_text(json.dumps({'checkpoint': 600, 'episodes': 2}))
+    else:
+      _finish_run(log.parent)
+    return 0
+
+  ray = FakeRay(outcome, cpus=2)
+  args = tool.parse_args(['--grid', 'smoke', '--out', str(tmp_path)])
+  states = [sweep.TrialState(t, args.max_retries) for t in trials]
+  tool.Driver(ray, states, args, episodes=2).run()
+  assert [s.state for s in states] == ['done'] * len(trials) and ray.most == 2
+  kinds = ['eval' if '--eval_logdir' in a else 'train' for a, _ in ray.calls]
+  assert kinds.count('eval') == len(trials) and kinds[:2] == ['train', 'train']
 
 
 # ------------------------------------------------------------------------ end to end
