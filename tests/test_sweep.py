@@ -237,6 +237,9 @@ class FakeRay:
   def __init__(self, outcome):
     self.outcome, self.calls = outcome, []
 
+  def cluster_resources(self):
+    return {'CPU': 1.0}
+
   def remote(self, function):
     assert function is sweep.run_command
     return FakeTask(self)

@@ -201,14 +201,32 @@ def tool(name):
 # ---------------------------------------------------------------------------- the run
 
 
+def capacity(ray, args):
+  """How many trials the Ray cluster runs at once: its CPUs (and GPUs, when trials ask for
+  them) over what one trial asks for; at least one."""
+  have = ray.cluster_resources()
+  fits = [have.get('CPU', 0) // args.cpus_per_run] if args.cpus_per_run > 0 else []
+  if args.gpus_per_run > 0:
+    fits.append(have.get('GPU', 0) // args.gpus_per_run)
+  return max(1, int(min(fits))) if fits else 1
+
+
 class Driver:
-  """Trials and evaluations as Ray tasks; one line per trial as it changes, a bar overall."""
+  """Trials and evaluations as Ray tasks; one line per trial as it changes, a bar overall.
+
+  Jobs wait here, not in Ray's queue, and go out as the cluster has room (``capacity``):
+  the evaluation of a trial that has just finished, or the retry of one whose worker died, goes
+  before every trial not yet started, so a sweep cut short still holds each finished trial's
+  evaluation (Ray would run a task submitted late after all those submitted before it).
+  """
   def __init__(self, ray, states, args, episodes, train=True):
     self.ray, self.states, self.episodes, self.train = ray, states, episodes, train
     self.every = args.progress_every
     self.remote = ray.remote(sweep_lib.run_command).options(
         num_cpus=args.cpus_per_run, num_gpus=args.gpus_per_run, max_retries=0)
     self.env = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
+    self.capacity = capacity(ray, args)
+    self.waiting = collections.deque()  # (kind, state, args) not yet given to Ray
     self.jobs = {}  # Ray object ref -> ('train' | 'eval', TrialState)
     self.bar = tqdm.tqdm(total=len(states), desc='sweep', unit='trial', dynamic_ncols=True)
 
@@ -216,36 +234,41 @@ class Driver:
     self._show()
     for state in self.states:
       self._next(state)
+    self._start_waiting()
     while self.jobs:
       ready, _ = self.ray.wait(list(self.jobs), num_returns=len(self.jobs), timeout=1.0)
       for ref in ready:
         self._ended(ref)
+      self._start_waiting()
       self._show()
     self.bar.close()
 
   def _next(self, state):
-    """Evaluates a done trial, trains one that is neither done nor failed, else counts it."""
+    """Evaluates a done trial (before any trial that waits), trains one that is neither
+    done nor failed, else counts it."""
     if state.state == 'done' and evaluated(state.trial.logdir, self.episodes) is None:
       state.note = 'evaluating'
-      self._submit('eval', state, eval_args(state.trial.logdir, self.episodes))
+      self.waiting.appendleft(('eval', state, eval_args(state.trial.logdir, self.episodes)))
     elif state.state not in ('done', 'failed') and self.train:
-      self._submit('train', state, sweep_lib.train_args(state.trial))
+      self.waiting.append(('train', state, sweep_lib.train_args(state.trial)))
     else:
       self.bar.update(1)
 
-  def _submit(self, kind, state, args):
-    if kind == 'train':
-      sweep_lib.record(state.trial)
-      state.submitted()
-    ref = self.remote.remote(args, str(state.log), self.env)
-    self.jobs[ref] = (kind, state)
+  def _start_waiting(self):
+    while self.waiting and len(self.jobs) < self.capacity:
+      kind, state, args = self.waiting.popleft()
+      if kind == 'train':
+        sweep_lib.record(state.trial)
+        state.submitted()
+      ref = self.remote.remote(args, str(state.log), self.env)
+      self.jobs[ref] = (kind, state)
 
   def _ended(self, ref):
     kind, state = self.jobs.pop(ref)
     status = self._status(ref)
     if kind == 'train':
-      if state.conclude(status) == 'retrying':
-        self._submit('train', state, sweep_lib.train_args(state.trial))
+      if state.conclude(status) == 'retrying':  # resumes before any trial that waits
+        self.waiting.appendleft(('train', state, sweep_lib.train_args(state.trial)))
       else:
         self._next(state)
       return self._print(state)  # now: a retry may be running by the next look
