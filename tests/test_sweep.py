@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from mummi_tf import gin_files
 from mummi_tf.run import sweep
 from mummi_tf.envs import robosuite_wipe
 
@@ -63,6 +64,28 @@ def test_the_walker_stand_row_runs_mummi_and_dreamer_seed_by_seed_first(tool, tm
     sweep.validate(sweep.GRIDS['walker_stand_small']._replace(waves=(2, 1)), tmp_path)
 
 
+def test_the_ablation_grid_switches_one_thing_each(tmp_path):
+  """Issue 32's ablations: each a gin file after mummi + small that binds one parameter."""
+  import gin
+  from mummi_tf.model import world_model  # noqa: F401  (its configurables)
+  trials = sweep.expand(sweep.GRIDS['walker_stand_ablations'], tmp_path)
+  assert [(t.gin[-1], t.seed) for t in trials
+         ] == [('ablate_touch_weight', 0), ('ablate_poe_eq11', 0), ('ablate_touch_weight', 1),
+               ('ablate_poe_eq11', 1)]
+  expected = {
+      'ablate_touch_weight': ('WorldModel.vector_weight', 0.1),
+      'ablate_poe_eq11': ('WorldModel.fusion', 'poe_eq11')
+  }
+  for name, (parameter, value) in expected.items():
+    gin.clear_config()
+    gin.parse_config_files_and_bindings(
+        [str(gin_files.resolve(f)) for f in ('mummi', 'small', name)], [])
+    assert gin.query_parameter(parameter) == value
+    gin.clear_config()
+    gin.parse_config_files_and_bindings([str(gin_files.resolve(f)) for f in ('mummi', 'small')], [])
+    assert gin.query_parameter(parameter) != value  # MuMMI's own value differs
+
+
 def test_the_grid_expands_to_the_makefiles_logdirs(tool, tmp_path):
   grid = plan(tool, '--out', str(tmp_path), '--tasks', 'walker_walk', 'cup_catch', '--methods',
               'mummi small', 'dreamer', '--seeds', '0', '4', '--gin_binding', 'Trainer.steps = 1e5')
@@ -85,13 +108,13 @@ def test_the_grid_expands_to_the_makefiles_logdirs(tool, tmp_path):
 
 @pytest.mark.parametrize('argv, message', [
     (['--grid', 'table3'],
-     "unknown grid 'table3'; valid: table1, table2, walker_stand_small, walker_stand_plain_small, smoke"
+     "unknown grid 'table3'; valid: table1, table2, walker_stand_small, walker_stand_plain_small, walker_stand_ablations, smoke"
     ),
     (['--grid', 'smoke', '--tasks', 'walker_fly'], "unknown task 'walker_fly'"),
     (['--grid', 'smoke', '--methods', 'mummi nosuch'], "unknown gin file 'nosuch'"),
     (['--grid', 'smoke', '--gin_binding', 'steps'], "bad gin binding 'steps'"),
     ([],
-     'give --grid (table1, table2, walker_stand_small, walker_stand_plain_small, smoke) or --tasks and --methods'
+     'give --grid (table1, table2, walker_stand_small, walker_stand_plain_small, walker_stand_ablations, smoke) or --tasks and --methods'
     ),
     (['--grid', 'smoke', '--report'], '--report: '),
 ])

@@ -70,6 +70,12 @@ GRIDS = {
     'walker_stand_plain_small': Grid(
         tasks=('walker_stand',), methods=(('dreamer', 'plain', 'small'),), seeds=(0, 1, 2),
         bindings=(), episodes=10),
+    # Issue 32's first two switches, each a gin file after MuMMI's, two seeds each at first;
+    # compared with the walker_stand_small sweep's MuMMI seeds.
+    'walker_stand_ablations': Grid(
+        tasks=('walker_stand',), methods=(('mummi', 'small', 'ablate_touch_weight'),
+                                          ('mummi', 'small', 'ablate_poe_eq11')), seeds=(0, 1),
+        bindings=(), episodes=10, waves=(2,)),
     'smoke': Grid(
         tasks=('toy2d_x_y',), methods=(('mummi', 'toy2d_learn'), ('dreamer', 'toy2d_learn')),
         seeds=(0,), bindings=SMOKE_BINDINGS, episodes=2),
