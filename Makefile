@@ -32,7 +32,7 @@ TRAIN_ARGS = --task $(TASK) --logdir $(LOGDIR) --seed $(SEED) \
 .PHONY: help install train eval export test lint bench plot toy sweep table1 clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):[^#]*## /  make \1\t/'
+	@grep -E '^[a-z0-9_]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9_]+):[^#]*## /  make \1\t/'
 
 install: $(STAMP)  ## Python deps from setup.cfg into .venv, plus MuJoCo's GL libraries
 
@@ -80,7 +80,7 @@ $(RAY_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[ray]'
 	touch $@
 
-sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|walker_stand_small|walker_stand_plain_small|table1|table2 OUT=DIR [BINDINGS=...] [ARGS="--gpus_per_run 1"]: runs on Ray, then OUT/table.md, OUT/curves.png
+sweep: $(RAY_STAMP)  ## make sweep GRID=smoke|walker_stand_small|walker_stand_plain_small|walker_stand_ablations|table1|table2 OUT=DIR [BINDINGS=...] [ARGS="--gpus_per_run 1"]: runs on Ray, then OUT/table.md, OUT/curves.png
 	$(BIN)/python -m mummi_tf.cli.sweep --grid $(GRID) --out $(or $(OUT),logdir/sweeps/$(GRID)) \
 	  $(foreach b,$(BINDINGS),--gin_binding '$(b)') $(ARGS)
 

@@ -83,3 +83,14 @@ def test_tool_lines_name_flags_the_tool_has(line):
   assert result.returncode == 0, result.stderr[-2000:]
   for flag in re.findall(r'(?<![\w-])--[a-z_]+', line):
     assert flag in result.stdout, f'{words[0]} has no {flag}'
+
+
+def test_make_help_lists_every_documented_target():
+  """`make help` (the README's pointer to the targets) shows each target that has a `##` line,
+  `table1` included."""
+  targets = re.findall(r'^([\w-]+):.*## ', (ROOT / 'Makefile').read_text(), re.M)
+  shown = subprocess.run(['make', '--no-print-directory', 'help'], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60).stdout
+  assert 'table1' in targets and len(targets) >= 10
+  for target in targets:
+    assert f'make {target}\t' in shown, target
