@@ -93,14 +93,15 @@ def configure(args):
   if args.steps is not None:
     bindings.append(f'Trainer.steps = {int(args.steps)}')
   import_tensorflow_quietly()
-  from mummi_tf.run import trainer  # Registers the configurables (imports TensorFlow).
+  from mummi_tf.model import world_model
+  from mummi_tf.run import trainer  # noqa: F401  (registers the configurables; imports TF)
   gin.clear_config()
   try:
     gin.parse_config_files_and_bindings([str(f) for f in files], bindings)
   except (ValueError, KeyError, SyntaxError, TypeError) as e:
     message = ' '.join(str(e).split())
     raise UsageError(f'bad gin configuration: {message}') from None
-  trainer.check_method()
+  world_model.check_method()
   check_env_options(args.task)
   return files, bindings
 
@@ -109,9 +110,8 @@ def check_env_options(task):
   """The environments' gin options, training's and every evaluation condition's, checked
   before any worker starts."""
   from mummi_tf.run import evaluation
-  from mummi_tf.run import trainer
   names = ('modalities', 'missing', 'missing_mode', 'action_repeat', 'time_limit', 'remove')
-  options = {name: trainer.make_option(name) for name in names}
+  options = {name: envs_lib.configured(name) for name in names}
   try:
     envs_lib.check(task, **options)
     for condition in evaluation.conditions().values():
@@ -139,7 +139,7 @@ def check_writable(logdir):
 
 def check_logdir(args):
   """Refuses to resume a logdir made with another task or method."""
-  from mummi_tf.run import trainer
+  from mummi_tf.model import world_model
   check_writable(args.logdir)
   run = args.logdir / 'run.json'
   if not run.exists():
@@ -152,7 +152,7 @@ def check_logdir(args):
     saved = json.loads(run.read_text())
   except ValueError:  # damaged: the flags were all given (from_logdir), the run rewrites it
     return
-  for key, value in (('task', args.task), ('method', trainer.method())):
+  for key, value in (('task', args.task), ('method', world_model.configured_method())):
     if saved.get(key) != value:
       raise UsageError(f'{args.logdir} was made with {key} {saved.get(key)!r}, not {value!r}; '
                        'use another --logdir')

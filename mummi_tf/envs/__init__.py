@@ -5,6 +5,7 @@ docs/ARCHITECTURE.md and are imported only when one of their tasks is made. Noth
 imports TensorFlow: environments render with Mesa, which TF breaks (see `worker.py`).
 """
 import importlib
+import inspect
 
 import gin
 import numpy as np
@@ -116,6 +117,14 @@ def suite_defaults(suite):
     return dict(gin.get_bindings(f'mummi_tf.envs.{suite}.load'))
   except (ValueError, KeyError):  # not registered: the suite module is not imported
     return {}
+
+
+def configured(name):
+  """The value ``make`` will use for its parameter ``name`` (the gin binding, else the default)."""
+  try:
+    return gin.query_parameter(f'mummi_tf.envs.make.{name}')
+  except ValueError:
+    return inspect.signature(make).parameters[name].default
 
 
 @gin.configurable(module='mummi_tf.envs')

@@ -35,10 +35,13 @@ Design decisions:
   p(s^f | s^c) and the analytic KL[q(s^f | x^{1:M}) || p(s^f | s^c_sample)] scaled
   by ``sf_kl_scale`` — the second term of the KL of the joint (s^c, s^f).
 """
+import inspect
+
 import gin
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from mummi_tf.errors import UsageError
 from mummi_tf.model import distribute
 from mummi_tf.model import fusion as fusion_lib
 from mummi_tf.model import methods as methods_lib
@@ -52,6 +55,20 @@ tfd = tfp.distributions
 
 METHODS = ('mummi', 'mummi_b', 'cvrl', 'dreamer', 'mssm_e')
 SF_KL = ('none', 'learned')
+
+
+def configured_method():
+  """The method the gin configuration selects (``WorldModel.method``, else its default)."""
+  try:
+    return gin.query_parameter('WorldModel.method')
+  except ValueError:  # not bound: the constructor's default
+    return inspect.signature(WorldModel).parameters['method'].default
+
+
+def check_method():
+  """``UsageError`` naming the valid methods when the configured one is not one of them."""
+  if configured_method() not in METHODS:
+    raise UsageError(f'unknown method {configured_method()!r}; valid: {", ".join(METHODS)}')
 
 
 @gin.configurable

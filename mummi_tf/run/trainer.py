@@ -1,7 +1,6 @@
 """The training loop of the paper's appendix A around the agent (see ``mummi_tf.cli.train``)."""
 
 import contextlib
-import inspect
 import logging
 import pathlib
 import time
@@ -29,28 +28,6 @@ from mummi_tf.run import schedule
 from mummi_tf.run import timing
 from mummi_tf.model import world_model
 from mummi_tf.errors import UsageError
-
-
-def method():
-  """The world-model method selected by the gin configuration."""
-  try:
-    return gin.query_parameter('WorldModel.method')
-  except ValueError:  # Not bound: the constructor's default.
-    return inspect.signature(world_model.WorldModel).parameters['method'].default
-
-
-def make_option(name):
-  """The value ``mummi_tf.envs.make`` will use for ``name`` (gin binding or default)."""
-  try:
-    return gin.query_parameter(f'mummi_tf.envs.make.{name}')
-  except ValueError:
-    return inspect.signature(envs_lib.make).parameters[name].default
-
-
-def check_method():
-  if method() not in world_model.METHODS:
-    raise UsageError(f'unknown method {method()!r}; valid: {", ".join(world_model.METHODS)}')
-
 
 DETERMINISM = (True, False, 'auto')
 
@@ -99,7 +76,7 @@ class Trainer:
     if self.save_every < 1:
       raise ValueError(f'Trainer.save_every must be >= 1 env steps, got {save_every}.')
     self.prefetch = int(prefetch)  # batches sampled ahead; 0 keeps seeded runs reproducible
-    self.action_repeat = int(make_option('action_repeat'))
+    self.action_repeat = int(envs_lib.configured('action_repeat'))
     # The update's devices (None: every visible GPU, else the CPU); several: data parallel.
     self._devices_option = devices
     self.devices = None
@@ -171,7 +148,7 @@ class Trainer:
       workers = f'{self.num_envs} env worker' + ('s' if self.num_envs > 1 else '')
     parts = [
         self.task,
-        method(),
+        world_model.configured_method(),
         str(self.logdir), start, policy,
         distribute.devices_label(self.devices),
         precision.threads_label(), workers,
@@ -180,8 +157,8 @@ class Trainer:
     return ' · '.join(p for p in parts if p)
 
   def _write_run_files(self, obs_spec, action_spec):
-    record = rundir.run_record(self.task, method(), self.seed, self.gin_files, self.action_repeat,
-                               obs_spec, action_spec)
+    record = rundir.run_record(self.task, world_model.configured_method(), self.seed,
+                               self.gin_files, self.action_repeat, obs_spec, action_spec)
     rundir.write_run_files(self.logdir, record)
 
   def _close(self):
@@ -255,8 +232,8 @@ class Trainer:
     return meanwhile
 
   def _loop(self):
-    self._bar = console.progress_bar(total=self.steps, initial=min(self.step, self.steps),
-                                     unit='step', desc=f'{self.task} {method()}')
+    self._bar = console.progress_bar(total=self.steps, initial=min(
+        self.step, self.steps), unit='step', desc=f'{self.task} {world_model.configured_method()}')
     self.clock.restart()  # the first window starts here, not at set-up
     self.cpu_idle.window()
     self._fps = logger_lib.Rate()
