@@ -30,6 +30,9 @@ def trial(runs, method, seed, base, finished=True):
   rows = [{'step': s, 'train/return': base / 2 + s / 1000} for s in range(10000, 100001, 10000)]
   for step in (50000, 100000):
     rows.append({'step': step, **{f'test/return_{c}': base - d for c, d in COND.items()}})
+  # The final checkpoint evaluated again (old code's --eval_only wrote into metrics.jsonl): the
+  # curve keeps the training's own evaluation, the first at that step.
+  rows.append({'step': 100000, **{f'test/return_{c}': -1.0 for c in COND}})
   (logdir / 'metrics.jsonl').write_text('\n'.join(json.dumps(r) for r in rows) + '\n{"step": 1')
   if finished:
     returns = {c: [base - d + e for e in range(10)] for c, d in COND.items()}
@@ -83,6 +86,8 @@ def test_every_episode_is_kept_and_the_table_is_the_papers(runs, tmp_path):
   assert '| MuMMI | 400 (seed 0), 450 (seed 1), 500 (seed 2) | 450.0 |' in text
   curves = rows(out / 'walker_stand_curves.csv')
   assert {r['gin'] for r in curves} == {'mummi small', 'dreamer small', 'cvrl small'}
+  finals = [r for r in curves if r['env_steps'] == '100000' and r['condition'] != 'train']
+  assert len(finals) == 7 * 3 and all(float(r['return']) > 0 for r in finals)
   assert (out / 'walker_stand.png').stat().st_size > 10000
   assert done.stdout.startswith('**walker_stand**')
 

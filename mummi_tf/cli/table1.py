@@ -95,8 +95,10 @@ def final_episodes(logdir, key):
 
 def curve_rows(logdir, key):
   """Each evaluation's mean return per condition and each training return in
-  ``metrics.jsonl``."""
-  rows = []
+  ``metrics.jsonl``. Where two evaluations share a step, the first is the training's own: the
+  second is a later ``--eval_only`` of that checkpoint (before issue 36 it wrote here too, as the
+  Table I sweep's final evaluation does at its run branch), whose episodes are the final ones."""
+  rows, tested = [], set()
   try:
     lines = (logdir / 'metrics.jsonl').read_text().splitlines()
   except OSError:
@@ -110,6 +112,10 @@ def curve_rows(logdir, key):
     for name, value in metrics.items():
       match = pattern.match(name)
       condition = match.group(1) if match else 'train' if name == 'train/return' else None
+      if condition in CONDITIONS:
+        if (condition, metrics['step']) in tested:
+          continue
+        tested.add((condition, metrics['step']))
       if condition:
         rows.append(
             dict(key, condition=condition, env_steps=int(metrics['step']),
