@@ -358,11 +358,13 @@ def test_the_driver_fills_the_cluster_and_no_more(tool, tmp_path):
 # ------------------------------------------------------------------------ end to end
 
 
-def _sweep(out, *extra):
+def _sweep(out, *extra, ignore_sigint=False):
+  ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
   return subprocess.Popen([
       sys.executable, *TOOL, '--grid', 'smoke', '--out',
       str(out), '--episodes', '1', '--progress_every', '5', *extra
-  ], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  ], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=ignore)
 
 
 def _kill_once_checkpointed(logdir, proc, timeout=180):
@@ -390,19 +392,21 @@ def _headers(logdir):
   return [l for l in (logdir / 'sweep.log').read_text().splitlines() if l.startswith('# ')]
 
 
-def test_an_interrupted_sweep_stops_its_running_trial_with_a_checkpoint(tmp_path):
-  """Ctrl-C (SIGINT to the sweep) stops each running trial with SIGTERM before Ray goes down:
-  the trial saves its updates and says so in its log (issue 34, item 10)."""
+@pytest.mark.parametrize('stop', [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_sweep_stops_its_running_trial_with_a_checkpoint(tmp_path, stop):
+  """Ctrl-C, or ``kill`` (SIGTERM), stops each running trial with SIGTERM before Ray goes
+  down: the trial saves its updates and says so in its log (issue 34, item 10). The sweep starts
+  with SIGINT ignored, as a ``nohup … &`` job does: ``kill -INT`` must stop it all the same."""
   pytest.importorskip('ray')
   out = tmp_path / 'smoke'
   first = sweep.expand(sweep.GRIDS['smoke'], out)[0].logdir
-  proc = _sweep(out, '--num_cpus', '1')  # one trial at a time
+  proc = _sweep(out, '--num_cpus', '1', ignore_sigint=True)  # one trial at a time
   try:
     deadline = time.monotonic() + 180
     while sweep.newest_checkpoint(first) is None:
       assert time.monotonic() < deadline and proc.poll() is None, 'no checkpoint in time'
       time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     stdout, stderr = proc.communicate(timeout=180)
   finally:
     _stop(proc)

@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import pathlib
+import signal
 import sys
 
 import tqdm
@@ -357,6 +358,18 @@ def prepare(args):
   return grid, states, import_ray() if needs_ray(states, args, grid.episodes) else None
 
 
+def _interrupt(signum, frame):
+  raise KeyboardInterrupt
+
+
+def stop_on_signals():
+  """``kill PID`` (SIGTERM) stops the sweep as Ctrl-C does (each running trial saves first), and
+  so does ``kill -INT`` of a sweep started in the background (``nohup … &``), where SIGINT
+  comes ignored. Installed after Ray starts, which sets its own SIGTERM handler."""
+  signal.signal(signal.SIGTERM, _interrupt)
+  signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.eval_logdir is not None:
@@ -367,6 +380,7 @@ def main(argv=None):
     if ray_module is not None:
       ray = ray_module
       start_ray(ray, args)
+    stop_on_signals()
     if not args.report:
       sweep_lib.save_grid(args.out, grid)
     if ray is not None:
