@@ -254,3 +254,31 @@ def test_openloop_video_layout_truth_model_error():
   gin.clear_config()
   bind_tiny()
   assert diagnostics.openloop_videos(agent_lib.Agent(OBS_SPEC, ACTION_SPEC), batch) == {}
+
+
+def test_model_step_first_chooses_which_world_model_the_behaviour_imagines_in():
+  """True (Dreamer's Algorithm 1): the actor-critic learns in the stepped world model. False
+  (danijar/dreamer's and the authors' code): in the one the loss was computed with — its
+  metrics are those of an agent whose world model does not move (lr 1e-30) — while the world model takes
+  the same step either way."""
+  runs = {}
+  start = None
+  for name, first, lr in (('first', True, 6e-4), ('last', False, 6e-4), ('frozen', True, 1e-30)):
+    bind_tiny(**{'Agent.noise_seed': 3, 'Agent.model_step_first': first, 'WorldModel.lr': lr})
+    agent = agent_lib.Agent(OBS_SPEC, ACTION_SPEC)
+    gin.clear_config()
+    if start is None:
+      start = _values(agent.variables)
+    for variable, value in zip(agent.variables, start):
+      variable.assign(value)
+    metrics = {k: float(v) for k, v in agent.train(make_batch(3, 6)).items()}
+    runs[name] = metrics, _values(agent.world_model.model_variables)
+  (first, wm_first), (last, wm_last), (frozen, wm_frozen) = (runs[k] for k in runs)
+  behaviour = ('actor_loss', 'value_loss', 'imag_reward', 'imag_value', 'actor_grad_norm')
+  for key in behaviour:
+    np.testing.assert_allclose(last[key], frozen[key], rtol=1e-5, err_msg=key)
+  assert any(abs(first[k] - frozen[k]) > 1e-4 * (1 + abs(frozen[k])) for k in behaviour)
+  np.testing.assert_allclose(last['model_loss'], first['model_loss'], rtol=1e-6)
+  for a, b in zip(wm_first, wm_last):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert any(not np.array_equal(a, c) for a, c in zip(wm_first, wm_frozen))

@@ -234,10 +234,17 @@ class WorldModel(tf.Module):
     self.loss(small)
     self.opt.build(self.model_variables)
 
-  def update(self, data):
-    """One optimisation step of the method's loss; returns (post, metrics)."""
+  def update(self, data, before_step=None):
+    """One optimisation step of the method's loss; returns (post, metrics).
+
+    ``before_step(post)``, if given, runs after the loss and before the parameter step, in the
+    world model the loss was computed with; the metrics it returns join the step's (upstream
+    Dreamer's order: ``Agent.model_step_first``). Its ops may run beside the loss's gradient.
+    """
     with tf.GradientTape() as tape:
       loss, post, metrics = self.loss(data)
+    if before_step is not None:
+      metrics.update(before_step(post))
     metrics.update(self.opt.minimize(tape, loss, self.model_variables))
     return post, metrics
 
