@@ -78,8 +78,8 @@ def main():
     present = episode['touch_flag'] > 0
     no_image = present & (episode['rgb_flag'] == 0) & (episode['depth_flag'] == 0)
     for drop in rows:
-      rows[drop].append((i % 2, features(agent, episode, drop), episode['touch'] > 0, present,
-                         no_image))
+      rows[drop].append((i % 2, features(agent, episode, drop), episode['touch']
+                         > 0, present, no_image))
   result = {'checkpoint_step': step, 'episodes': len(files)}
   for drop, name in ((False, 'as_stored'), (True, 'touch_dropped')):
     for key in ('sf', 'z', 'touch_expert'):

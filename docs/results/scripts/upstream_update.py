@@ -175,8 +175,8 @@ def compare(args):
   }
   summary['ours_over_upstream'] = round(
       summary['ours']['median_s'] / summary['upstream']['median_s'], 3)
-  summary.update(code=args.code, batch=args.batch, length=args.length,
-                 threads=args.threads or 'TF default')
+  summary.update(code=args.code, batch=args.batch, length=args.length, threads=args.threads or
+                 'TF default')
   print(json.dumps(summary))
 
 
