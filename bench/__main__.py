@@ -10,7 +10,8 @@ export (SavedModel and TFLite policy latency vs the weight floor), train (end-to
 steps/s and where each window's wall time goes), roofline (the update's FLOP rate vs the
 machine's dense matmul peak, whole and per part), collect (the training policy's ms per
 agent step with and without MPC vs the env's), threads (small.gin's thread pools vs TF's
-default, Agent.train at small.gin sizes, processes alternating). Writes
+default, Agent.train at small.gin sizes, processes alternating), order (upstream's update
+order, `Agent.model_step_first = False`, vs the default, the same way). Writes
 DIR/results.json and DIR/results.md; with --only, figures of an earlier results.json in
 DIR that were not rerun are kept. Each figure is the median of --repeats (>= 5; smoke: 2)
 repeats with min and max, its baseline measured in the same run.
@@ -32,7 +33,7 @@ from bench import figures_model
 from bench import report
 
 FIGURES = ('env', 'update', 'precision', 'worker', 'replay', 'export', 'train', 'roofline',
-           'collect', 'threads')
+           'collect', 'threads', 'order')
 HERE = pathlib.Path(__file__).resolve().parent
 
 
@@ -211,13 +212,15 @@ def main(argv=None):
     from bench import figures_collect
     log('collect (policy probes, env probe)', start)
     results.update(figures_collect.figures(dict(size['collect'], repeats=repeats), args.timeout))
-  if 'threads' in names:
-    from bench import figures_threads
-    log('threads (update probes, the two pool settings alternating)', start)
+  switches = [name for name in ('threads', 'order') if name in names]
+  if switches:
+    from bench import figures_switches
+    log(f'{", ".join(switches)} (update probes, the two settings alternating)', start)
     update = dict(size['update'], batch=16, length=50) if not size['update']['tiny'] else dict(
         size['update'])
     results.update(
-        figures_threads.figures(dict(update, repeats=repeats), args.timeout, size['methods_smoke']))
+        figures_switches.figures(switches, dict(update, repeats=repeats), args.timeout,
+                                 size['methods_smoke']))
   if 'roofline' in names:
     from bench import figures_roofline
     log(f'roofline probes (B={size["update"]["batch"]}, T={size["update"]["length"]})', start)

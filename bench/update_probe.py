@@ -116,6 +116,7 @@ def time_updates(method, policy, jit, batch, length, warmup, repeats, tiny=False
       'first_s': first,
       'times': times,
       'params': params,
+      'model_step_first': agent.model_step_first,
       'threads': [
           tf.config.threading.get_intra_op_parallelism_threads(),
           tf.config.threading.get_inter_op_parallelism_threads()

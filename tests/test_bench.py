@@ -121,15 +121,20 @@ def test_smoke_train_split_and_collect(smoke):
   assert 'XLA-compiled' in xla['notes'] and 'XLA-compiled' not in mpc['notes']
 
 
-def test_smoke_threads_figure_sets_the_pools_it_compares(tmp_path):
-  """small.gin's thread pools against TF's default: each probe process reports the pools TF
-  runs with; the figure is the switch's time over the default's."""
-  run_bench(tmp_path, '--only', 'threads', timeout=600)
+def test_smoke_switch_figures_set_what_they_compare(tmp_path):
+  """small.gin's thread pools against TF's default, and upstream's update order against the
+  default: each probe process reports the pools TF runs with and the agent's update order; a
+  figure is the switch's time over the setting without it."""
+  run_bench(tmp_path, '--only', 'threads,order', timeout=900)
   payload = json.loads((tmp_path / 'results.json').read_text())
   check_schema(payload, smoke=True)
-  entry = payload['figures']['threads/mummi_small']
-  assert entry['threads'] == [1, 2] and entry['baseline_threads'] == [0, 0]
-  assert entry['baseline'] > 0 and entry['ratio'] > 0
+  threads, order = (payload['figures'][f'{s}/mummi_small'] for s in ('threads', 'order'))
+  assert threads['threads'] == [1, 2] and threads['baseline_threads'] == [0, 0]
+  assert threads['model_step_first'] is threads['baseline_model_step_first'] is True
+  assert order['threads'] == order['baseline_threads'] == [1, 2]
+  assert order['model_step_first'] is False and order['baseline_model_step_first'] is True
+  for entry in (threads, order):
+    assert entry['baseline'] > 0 and entry['ratio'] > 0
 
 
 def test_bad_figure_name_is_one_clear_line(tmp_path):
