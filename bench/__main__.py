@@ -11,7 +11,9 @@ steps/s and where each window's wall time goes), roofline (the update's FLOP rat
 machine's dense matmul peak, whole and per part), collect (the training policy's ms per
 agent step with and without MPC vs the env's), threads (small.gin's thread pools vs TF's
 default, Agent.train at small.gin sizes, processes alternating), order (upstream's update
-order, `Agent.model_step_first = False`, vs the default, the same way). Writes
+order, `Agent.model_step_first = False`, vs the default, the same way), projection (the wall
+time of a whole 100k-step `mummi small` / `dreamer small` run from a short real run's window,
+evaluation and prefill costs). Writes
 DIR/results.json and DIR/results.md; with --only, figures of an earlier results.json in
 DIR that were not rerun are kept. Each figure is the median of --repeats (>= 5; smoke: 2)
 repeats with min and max, its baseline measured in the same run.
@@ -33,7 +35,7 @@ from bench import figures_model
 from bench import report
 
 FIGURES = ('env', 'update', 'precision', 'worker', 'replay', 'export', 'train', 'roofline',
-           'collect', 'threads', 'order')
+           'collect', 'threads', 'order', 'projection')
 HERE = pathlib.Path(__file__).resolve().parent
 
 
@@ -221,6 +223,12 @@ def main(argv=None):
     results.update(
         figures_switches.figures(switches, dict(update, repeats=repeats), args.timeout,
                                  size['methods_smoke']))
+  if 'projection' in names:
+    from bench import figures_projection
+    log('projection (short `<method> small` runs)', start)
+    tiny = size['update']['tiny']
+    opts = dict(repeats=repeats, tiny=tiny, extra=projection_tiny(size) if tiny else ())
+    results.update(figures_projection.figures(opts, args.timeout, size['methods_smoke']))
   if 'roofline' in names:
     from bench import figures_roofline
     log(f'roofline probes (B={size["update"]["batch"]}, T={size["update"]["length"]})', start)
@@ -259,6 +267,15 @@ def figures_train_tiny(size):
       f'Trainer.batch_size = {size["update"]["batch"]}',
       f'Trainer.batch_length = {size["update"]["length"]}', 'mummi_tf.envs.make.time_limit = 100'
   ]  # episodes of 50 agent steps: prefill ends one
+
+
+def projection_tiny(size):
+  """Extra bindings of the smoke projection (after gin/tiny.gin): the smoke train run's, a
+  window of 100 env steps with 2 updates, one evaluation episode per level."""
+  return figures_train_tiny(size) + [
+      'Trainer.train_every = 100', 'Trainer.train_steps = 2', 'Trainer.eval_episodes = 1',
+      'Evaluator.parallel = 1'
+  ]
 
 
 if __name__ == '__main__':

@@ -19,25 +19,14 @@ def run(label, task, gin_files, schedule, windows, timeout, extra=()):
   """A run of `windows + 1` logged windows of `schedule['window']` env steps after
   prefill; the first trained window (tracing) is dropped, the rest are the repeats."""
   prefill, window = schedule['prefill'], schedule['window']
-  steps = prefill + (windows + 1) * window
   bindings = [
       f'Trainer.prefill = {prefill}', f'Trainer.train_every = {window}',
       f'Trainer.log_every = {window}', f'Trainer.train_steps = {schedule["updates"]}',
-      'Trainer.eval_every = 1000000000', f'Trainer.steps = {steps}',
+      'Trainer.eval_every = 1000000000', f'Trainer.steps = {prefill + (windows + 1) * window}',
       "mummi_tf.evaluation.conditions.levels = ('none',)"
   ] + list(extra)
   name = f'train/{label}'
-  with tempfile.TemporaryDirectory() as tmp:
-    args = ['-m', 'mummi_tf.cli.train', '--task', task, '--logdir', pathlib.Path(tmp) / 'run']
-    for f in gin_files:
-      args += ['--gin_file', f]
-    for b in bindings:
-      args += ['--gin_binding', b]
-    _, error = runner.run(args, timeout)
-    metrics = pathlib.Path(tmp) / 'run' / 'metrics.jsonl'
-    lines = [json.loads(x) for x in metrics.read_text().splitlines()] if metrics.exists() else []
-    run_file = pathlib.Path(tmp) / 'run' / 'run.json'
-    repeat = json.loads(run_file.read_text())['action_repeat'] if run_file.exists() else 2
+  lines, repeat, error = train_lines(task, gin_files, bindings, timeout)
   timed = [x for x in lines if 'fps' in x and x['step'] > prefill + window]
   if not timed:
     return report.failed(name, UNIT, None, error or 'no fps in metrics.jsonl')
@@ -49,6 +38,23 @@ def run(label, task, gin_files, schedule, windows, timeout, extra=()):
       f'each logged window after the first trained one (tracing); bindings: '
       f'{"; ".join(bindings[:4] + list(extra))}; {split_note(split)}' +
       (f'; run ended with: {error}' if error else ''), schedule=schedule, **split)
+
+
+def train_lines(task, gin_files, bindings, timeout):
+  """`python -m mummi_tf.cli.train` in a temporary logdir, as a user runs it; returns its
+  metrics.jsonl lines, its action repeat and the error that ended it ('' if none)."""
+  with tempfile.TemporaryDirectory() as tmp:
+    args = ['-m', 'mummi_tf.cli.train', '--task', task, '--logdir', pathlib.Path(tmp) / 'run']
+    for f in gin_files:
+      args += ['--gin_file', f]
+    for b in bindings:
+      args += ['--gin_binding', b]
+    _, error = runner.run(args, timeout)
+    metrics = pathlib.Path(tmp) / 'run' / 'metrics.jsonl'
+    lines = [json.loads(x) for x in metrics.read_text().splitlines()] if metrics.exists() else []
+    run_file = pathlib.Path(tmp) / 'run' / 'run.json'
+    repeat = json.loads(run_file.read_text())['action_repeat'] if run_file.exists() else 2
+  return lines, repeat, error
 
 
 def time_split(lines, agent_steps):

@@ -3,6 +3,7 @@ schema. Timings are not asserted (the machine is shared); the schema and the
 deterministic figures (replay RAM vs raw bytes, capacity) are."""
 import json
 import math
+import statistics
 import pathlib
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def smoke(tmp_path_factory):
   """One smoke run of the figures asserted below (one TF start-up for all of them); returns
   (the process, results.json, the output folder)."""
   out = tmp_path_factory.mktemp('smoke')
-  proc = run_bench(out, '--only', 'replay,roofline,train,collect', timeout=900)
+  proc = run_bench(out, '--only', 'replay,roofline,train,collect,projection', timeout=900)
   payload = json.loads((out / 'results.json').read_text())
   check_schema(payload, smoke=True)
   return proc, payload, out
@@ -119,6 +120,33 @@ def test_smoke_train_split_and_collect(smoke):
   assert xla['goal'] == mpc['goal'] and xla['baseline'] == mpc['baseline']
   assert xla['speedup'] == pytest.approx(mpc['value'] / xla['value'])
   assert 'XLA-compiled' in xla['notes'] and 'XLA-compiled' not in mpc['notes']
+
+
+def test_smoke_projection_adds_up_from_a_real_short_run(smoke):
+  """Issue 33: a whole run's wall time, projected from a short `mummi small` run's timed
+  windows, a warm evaluation and the prefill, with small.gin's schedule (tiny sizes here)."""
+  entry = group(smoke[1], 'projection/')['projection/mummi_small']
+  plan = entry['plan']
+  assert (plan['steps'], plan['prefill'], plan['eval_every']) == (100000, 5000, 10000)
+  assert entry['goal'] == 'value <= 90' and len(entry['window_s']) == entry['repeats'] == 2
+  assert len(entry['eval_s']) >= 1 and entry['prefill_s_per_env_step'] > 0
+  parts = entry['prefill_min'] + entry['training_min'] + entry['evaluation_min']
+  assert parts == pytest.approx(entry['value'])
+  windows = (plan['steps'] - plan['prefill']) / plan['train_every']
+  assert entry['training_min'] * 60 == pytest.approx(windows * statistics.median(entry['window_s']))
+  assert entry['evaluation_min'] * 60 == pytest.approx(10 * statistics.median(entry['eval_s']))
+
+
+@pytest.mark.parametrize('prefill, steps, count', [(5000, 100000, 10), (0, 100000, 10),
+                                                   (15000, 100000, 10), (5000, 95500, 10),
+                                                   (5000, 4000, 1)])
+def test_projection_counts_the_trainers_evaluations(prefill, steps, count):
+  """The trainer evaluates every `eval_every` env steps once the prefill is done (at 10k ...
+  100k for small.gin; at 15k, 20k, ... after a 15k prefill) and at the end of a run whose
+  last window had none."""
+  from bench import figures_projection
+  plan = dict(steps=steps, prefill=prefill, train_every=1000, eval_every=10000)
+  assert figures_projection.evaluations(plan) == count
 
 
 def test_smoke_switch_figures_set_what_they_compare(tmp_path):

@@ -14,8 +14,6 @@ import json
 import pathlib
 import sys
 
-import gin
-
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__,
@@ -33,23 +31,15 @@ def main(argv=None):
   from mummi_tf.cli import import_tensorflow_quietly
   import_tensorflow_quietly()
   import tensorflow as tf
-  from mummi_tf.model import agent as agent_lib
-  from mummi_tf.run import checkpoints
   from mummi_tf.model import diagnostics
   from mummi_tf.run import export
   from mummi_tf.run import replay as replay_lib
-  run, gin_text, _, _ = export.load_logdir(args.logdir)
-  gin.clear_config()
-  gin.parse_config(gin_text, skip_unknown=True)
+  try:
+    agent, _, _, step = export.restored_agent(args.logdir, args.checkpoint)
+  except export.ExportError as e:
+    print(f'diagnose: error: {e}', file=sys.stderr)
+    return 2
   tf.random.set_seed(args.seed)
-  agent = agent_lib.Agent(export.obs_spec_from_run(run), run['action_spec'])
-  saved = tf.train.Checkpoint(agent=agent)
-  if args.checkpoint:
-    ckpt = args.checkpoint
-    saved.restore(ckpt).expect_partial()
-  else:
-    ckpt = checkpoints.restore_newest(saved, args.logdir / 'checkpoints')
-  step = checkpoints.step_of(ckpt)
   replay = replay_lib.Replay(args.logdir / 'episodes', seed=args.seed)
   batch = replay.sample(args.batch, args.length)
   batch = {k: v for k, v in batch.items() if v.dtype != object}

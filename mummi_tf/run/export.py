@@ -5,6 +5,7 @@ Public API::
     export(logdir, out=None, mpc=None, stochastic=False, force=False, tflite=None) -> metadata
     PolicyModule(agent, sample=False, mpc=None)     # the exported tf.Module
     load_logdir(logdir) -> (run, gin_text, newest_checkpoint_path, step)
+    restored_agent(logdir, checkpoint=None, strict=False) -> (agent, run, checkpoint, step)
 
 The SavedModel (loadable with ``tf.saved_model.load`` alone, nothing of this package)
 has two traced functions, float32 outputs and a dynamic batch size B:
@@ -88,6 +89,34 @@ def load_logdir(logdir):
     if key not in run:
       raise ExportError(f'{logdir / "run.json"} has no {key!r}.')
   return run, (logdir / 'config.gin').read_text(), found[0], checkpoints.step_of(found[0])
+
+
+def restored_agent(logdir, checkpoint=None, strict=False):
+  """The agent of a training logdir: built from its config.gin (replacing the process's gin
+  config) and run.json, restored from ``checkpoint`` (a prefix) or the newest checkpoint that
+  reads (``strict``: every saved value must match the agent); returns (agent, run, checkpoint,
+  its step). Raises ExportError when the logdir does not hold a run that builds and restores."""
+  logdir = pathlib.Path(logdir)
+  run, gin_text, _, _ = load_logdir(logdir)
+  gin.clear_config()
+  try:
+    gin.parse_config(gin_text, skip_unknown=True)
+    agent = agent_lib.Agent(obs_spec_from_run(run), run['action_spec'])
+  except ValueError as e:
+    raise ExportError(f'{logdir}: config.gin / run.json do not build an agent: {e}') from e
+  saved = tf.train.Checkpoint(agent=agent)
+  if checkpoint and not pathlib.Path(f'{checkpoint}.index').exists():
+    raise ExportError(f'{checkpoint}: no such checkpoint (a prefix such as '
+                      f'{logdir / "checkpoints" / "ckpt-10000"} is expected)')
+  try:
+    if checkpoint:
+      saved.restore(str(checkpoint)).expect_partial()
+      return agent, run, str(checkpoint), checkpoints.step_of(checkpoint)
+    ckpt = checkpoints.restore_newest(saved, logdir / 'checkpoints', strict=strict)
+  except (checkpoints.CheckpointError, tf.errors.OpError) as e:
+    raise ExportError(f'{" ".join(str(e).split())} (or it does not match the agent of config.gin '
+                      'and run.json)') from e
+  return agent, run, ckpt, checkpoints.step_of(ckpt)
 
 
 def obs_spec_from_run(run):
@@ -288,24 +317,11 @@ def export(logdir, out=None, mpc=None, stochastic=False, force=False, tflite=Non
   _check_tflite(tflite, mpc)
   if out.exists() and not force:
     raise ExportError(f'{out} exists; pass --force to overwrite it.')
-  run, gin_text, ckpt, step = load_logdir(logdir)
+  _, gin_text, _, _ = load_logdir(logdir)  # the config the metadata records
   policy = keras.mixed_precision.global_policy().name
   keras.mixed_precision.set_global_policy('float32')  # fp32 export.
   try:
-    gin.clear_config()
-    try:
-      gin.parse_config(gin_text, skip_unknown=True)
-      agent = agent_lib.Agent(obs_spec_from_run(run), run['action_spec'])
-    except ValueError as e:
-      raise ExportError(f'{logdir}: config.gin / run.json do not build an '
-                        f'agent: {e}') from e
-    try:
-      ckpt = checkpoints.restore_newest(
-          tf.train.Checkpoint(agent=agent), logdir / 'checkpoints', strict=True)
-    except checkpoints.CheckpointError as e:
-      raise ExportError(f'{e} (or it does not match the agent of config.gin and '
-                        'run.json)') from e
-    step = checkpoints.step_of(ckpt)
+    agent, run, ckpt, step = restored_agent(logdir, strict=True)
     mpc = agent.behavior.mpc if mpc is None else bool(mpc)
     _check_tflite(tflite, mpc)
     module = PolicyModule(agent, sample=stochastic, mpc=mpc)

@@ -17,7 +17,6 @@ import json
 import pathlib
 import sys
 
-import gin
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3]))
@@ -26,16 +25,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3]))
 def load_agent(logdir):
   from mummi_tf.cli import import_tensorflow_quietly
   import_tensorflow_quietly()
-  import tensorflow as tf
-  from mummi_tf.model import agent as agent_lib
-  from mummi_tf.run import checkpoints
   from mummi_tf.run import export
-  run, gin_text, _, _ = export.load_logdir(logdir)
-  gin.clear_config()
-  gin.parse_config(gin_text, skip_unknown=True)
-  agent = agent_lib.Agent(export.obs_spec_from_run(run), run['action_spec'])
-  ckpt = checkpoints.restore_newest(tf.train.Checkpoint(agent=agent), logdir / 'checkpoints')
-  return agent, checkpoints.step_of(ckpt)
+  agent, _, _, step = export.restored_agent(logdir)
+  return agent, step
 
 
 def features(agent, episode, drop_touch):
