@@ -117,6 +117,7 @@ def time_updates(method, policy, jit, batch, length, warmup, repeats, tiny=False
       'times': times,
       'params': params,
       'model_step_first': agent.model_step_first,
+      'gin_files': list(gin_files),
       'threads': [
           tf.config.threading.get_intra_op_parallelism_threads(),
           tf.config.threading.get_inter_op_parallelism_threads()
@@ -142,7 +143,7 @@ def main(argv=None):
   threads = tuple(int(n) for n in args.threads.split(',')) if args.threads else None
   runner.emit(
       lambda: time_updates(args.method, args.precision, args.jit, args.batch, args.length, args.
-                           warmup, args.repeats, args.tiny, args.binding, threads),
+                           warmup, args.repeats, args.tiny, args.binding, threads, args.gin_file),
       method=args.method)
 
 

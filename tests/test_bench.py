@@ -165,6 +165,23 @@ def test_smoke_switch_figures_set_what_they_compare(tmp_path):
     assert entry['baseline'] > 0 and entry['ratio'] > 0
 
 
+def test_update_probe_builds_the_agent_of_its_gin_files():
+  """`--gin_file small` (the threads and order figures) builds small.gin's agent: fewer
+  parameters than the method's own sizes (a probe that dropped it timed the paper's sizes)."""
+  params = {}
+  for extra in ([], ['--gin_file', 'small']):
+    proc = subprocess.run([
+        sys.executable, '-m', 'bench.update_probe', '--method', 'mummi', '--batch', '2', '--length',
+        '3', '--warmup', '1', '--repeats', '1'
+    ] + extra, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    line = next(l for l in proc.stdout.splitlines() if l.startswith('RESULT '))
+    result = json.loads(line[len('RESULT '):])
+    assert 'error' not in result, result
+    params[tuple(extra)] = result['params']
+    assert result['gin_files'] == extra[1:]
+  assert params[('--gin_file', 'small')] < 0.5 * params[()], params
+
+
 def test_bad_figure_name_is_one_clear_line(tmp_path):
   proc = subprocess.run([sys.executable, '-m', 'bench', '--only', 'nope', '--out',
                          str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60,

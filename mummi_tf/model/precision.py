@@ -66,7 +66,7 @@ def set_threads(intra_op=0, inter_op=0):
   Must run before TensorFlow executes its first op (the trainer calls it first); later, a
   setting that differs from the current one is reported and ignored. Returns whether the
   pools are as asked. On the 2-core CPU, ``intra_op=1, inter_op=2`` (``small.gin``) made the
-  update of ``mummi small`` 1.16x and ``dreamer small`` 1.06x faster (docs/performance.md): an
+  update of ``mummi small`` 1.11x and ``dreamer small`` 1.09x faster (docs/performance.md): an
   update's ops are small (800-row matmuls, elementwise chains) and gain more from running
   independent ops — the backward pass's two matmuls per layer, the modalities' encoders — side
   by side than from splitting each op across cores.
